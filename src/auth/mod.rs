@@ -1,0 +1,73 @@
+//! Authentication: password hashing, tokens, and the extractors that turn an
+//! `Authorization: Bearer` header into the caller.
+
+pub mod password;
+pub mod tokens;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::User;
+
+/// The authenticated caller, and the token they used (for logout).
+pub struct CurrentUser {
+    pub user: User,
+    pub jti: String,
+    pub token_expires_at: u64,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+        let (scheme, token) = header
+            .split_once(' ')
+            .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthorized("Not authenticated".into()));
+        }
+        let claims = state
+            .keys
+            .verify_access(token.trim())
+            .ok_or_else(ApiError::unauthorized)?;
+        let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
+        match state.store.user_for_token(user_id, &claims.jti).await? {
+            Some((user, false)) => Ok(CurrentUser {
+                user,
+                jti: claims.jti,
+                token_expires_at: claims.exp,
+            }),
+            // Deleted user, or a token revoked by logout.
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// An authenticated administrator.
+pub struct AdminUser(pub User);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let current = CurrentUser::from_request_parts(parts, state).await?;
+        if !current.user.admin() {
+            return Err(ApiError::Forbidden("Administrator access required".into()));
+        }
+        Ok(AdminUser(current.user))
+    }
+}

@@ -1,0 +1,252 @@
+//! The `marketscout` command line: `serve` (the default), `migrate`, `user`,
+//! `backup` and `version`. Every command has `--help`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::api::auth::{USERNAME_PATTERN, check_email};
+use crate::app::{Application, shutdown_signal};
+use crate::auth::password;
+use crate::config::{ServeArgs, StorageArgs};
+use crate::store::{NewUser, PoolOptions, Store, StoreError};
+use crate::time::{iso, now_ms};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "marketscout",
+    version,
+    about = "Self-hosted trend intelligence: which products are about to go viral, and why.",
+    long_about = "Self-hosted trend intelligence: which products are about to go viral, and why.\n\n\
+                  Without a command, `marketscout` runs `serve`. Every option can also be set with \
+                  the environment variable shown in brackets, or in a .env file.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default command).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit (serve also applies them at start).
+    Migrate(StorageArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Copy the SQLite database to a new file while the server keeps running.
+    Backup {
+        /// The new file to write (must not exist yet).
+        #[arg(long = "to", value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from MARKETSCOUT_PASSWORD, or asked for.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Delete a user with their watchlists and sessions.
+    Delete {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(storage)) => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Some(Command::User(cmd)) => user(cmd).await,
+        Some(Command::Backup { to, storage }) => {
+            let store = open(&storage).await?;
+            store.backup_sqlite(&to).await?;
+            println!("backup written to {}", to.display());
+            Ok(())
+        }
+        Some(Command::Version) => {
+            println!("marketscout {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(&args.storage.log_format, args.storage.debug);
+    let config = args.into_config()?;
+    let database = config.database.redacted();
+    let app = Application::build(config).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%database, "MarketScout listening on http://{addr} (API docs at /docs)");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {
+    crate::telemetry::init(&storage.log_format, storage.debug);
+    let store = Store::connect(&storage.database()?, PoolOptions::default()).await?;
+    Ok(store)
+}
+
+async fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            admin,
+            storage,
+        } => {
+            if !(3..=50).contains(&username.chars().count())
+                || !username
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                bail!("--username must be 3-50 characters matching {USERNAME_PATTERN}");
+            }
+            check_email(&email)
+                .map_err(|reason| anyhow::anyhow!("--email is not valid: {reason}"))?;
+            let password = read_password()?;
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            let hashed = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
+            let created = store
+                .create_user(NewUser {
+                    username: &username,
+                    email: &email,
+                    hashed_password: &hashed,
+                    is_admin: admin,
+                    now: now_ms(),
+                })
+                .await;
+            match created {
+                Ok(user) => {
+                    let role = if user.admin() {
+                        "administrator"
+                    } else {
+                        "user"
+                    };
+                    println!("created {role} {} (id {})", user.username, user.id);
+                    Ok(())
+                }
+                Err(StoreError::Conflict("email")) => {
+                    bail!("a user with email {email} already exists")
+                }
+                Err(StoreError::Conflict(_)) => bail!("a user named {username} already exists"),
+                Err(e) => Err(e.into()),
+            }
+        }
+        UserCommand::List { storage } => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            let users = store.list_users().await?;
+            if users.is_empty() {
+                println!("no users yet: create one with `marketscout user create`");
+            }
+            for u in users {
+                let role = if u.admin() { "admin" } else { "user" };
+                println!(
+                    "{:>6}  {:<24} {:<32} {:<5}  {}",
+                    u.id,
+                    u.username,
+                    u.email,
+                    role,
+                    iso(u.created_at)
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Delete { name, storage } => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            match store.delete_user(&name).await {
+                Ok(()) => {
+                    println!("deleted user {name}");
+                    Ok(())
+                }
+                Err(StoreError::NotFound(_)) => bail!("no user named {name}"),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The new user's password, from MARKETSCOUT_PASSWORD or typed twice at a prompt;
+/// never from the command line, where other users could read it.
+fn read_password() -> anyhow::Result<String> {
+    let password = match std::env::var("MARKETSCOUT_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            if !std::io::stdin().is_terminal() {
+                bail!(
+                    "set MARKETSCOUT_PASSWORD, or run in a terminal to be asked for the password"
+                );
+            }
+            let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+            let second =
+                rpassword::prompt_password("Repeat it: ").context("reading the password")?;
+            if first != second {
+                bail!("the passwords do not match");
+            }
+            first
+        }
+    };
+    if !(6..=100).contains(&password.chars().count()) {
+        bail!("the password must be 6-100 characters");
+    }
+    Ok(password)
+}

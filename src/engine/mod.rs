@@ -1,0 +1,9 @@
+//! The domain core: pure functions over plain data. No I/O, no database and
+//! no clock: time is always an argument, so every result can be reproduced,
+//! tested and benchmarked on its own.
+
+pub mod alerts;
+pub mod engagement;
+pub mod geo;
+pub mod heatmap;
+pub mod score;

@@ -1,0 +1,16 @@
+//! MarketScout: trend intelligence for people who sell online.
+//!
+//! The map of the code is in `docs/ARCHITECTURE.md`.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod middleware;
+pub mod ratelimit;
+pub mod store;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,207 @@
+//! Storage: one pool over SQLite or PostgreSQL through sqlx's `Any` driver, so
+//! the same SQL serves both. The rules that keep that true are in
+//! `docs/ARCHITECTURE.md` ("Portable SQL"); one module per aggregate.
+
+mod ads;
+mod products;
+mod scores;
+mod tokens;
+mod users;
+mod watchlists;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
+use std::str::FromStr;
+
+pub use ads::{Ad, NewAd, ViralAdRow};
+pub use products::{NewProduct, Product};
+pub use scores::{RegionCount, ScoreRecord, TrendingRow};
+pub use tokens::RefreshOutcome;
+pub use users::{NewUser, User};
+pub use watchlists::{AlertCursor, WatchlistEntry, WatchlistExportRow};
+
+use crate::config::DatabaseUrl;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique constraint refused the write; names what was duplicated.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Pool exhaustion and lost connections are worth a 503, not a 500.
+    fn classify(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(err.to_string())
+            }
+            other => Self::Database(other),
+        }
+    }
+
+    /// Maps a unique violation to `Conflict(what)`, anything else through `classify`.
+    fn on_unique(err: sqlx::Error, what: &'static str) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            _ => Self::classify(err),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Store {
+    pub async fn connect(url: &DatabaseUrl, options: PoolOptions) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = match url {
+            DatabaseUrl::Sqlite { path, .. } => {
+                if let Some(parent) = path.as_deref().and_then(Path::parent)
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("creating the database directory {}", parent.display())
+                    })?;
+                }
+                Backend::Sqlite
+            }
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        };
+        let connect_options = AnyConnectOptions::from_str(&url.sqlx_url())
+            .context("DATABASE_URL is not a valid database URL")?;
+        let mut pool = AnyPoolOptions::new()
+            .acquire_timeout(options.acquire_timeout)
+            .max_connections(options.max_connections);
+        if url.is_memory() {
+            // Every connection to `:memory:` is its own database: keep exactly one, forever.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool
+            .connect_with(connect_options)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("running database migrations")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Connections open, and how many of them are idle.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::classify)?;
+        conn.ping().await.map_err(StoreError::classify)
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so two writers wait for each other instead of failing
+    /// with SQLITE_BUSY when a read lock cannot be upgraded.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(StoreError::classify)
+    }
+
+    /// A consistent copy of a SQLite database, taken while others keep writing.
+    pub async fn backup_sqlite(&self, to: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.backend == Backend::Sqlite,
+            "backup --to works on SQLite; for PostgreSQL use pg_dump (see the README)"
+        );
+        anyhow::ensure!(
+            !to.exists(),
+            "{} already exists: choose a new file name",
+            to.display()
+        );
+        let target = to.to_str().context("the backup path is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target.to_owned())
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("writing the backup to {}", to.display()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, the storage form of every timestamp.
+pub type Millis = i64;
