@@ -132,9 +132,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let database = config.database.redacted();
     let app = Application::build(config).await?;
+    let shutdown = shutdown_signal();
     let addr = app.local_addr()?;
     tracing::info!(%database, "MarketScout listening on http://{addr} (API docs at /docs)");
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn open(storage: &StorageArgs) -> anyhow::Result<Store> {

@@ -316,6 +316,22 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sqlite:///X` means the relative path X to SQLAlchemy (the brief's form) and
+/// the absolute path /X to sqlx. Read it as SQLAlchemy does for `./x`, `../x`
+/// and bare file names, and as an absolute path when X names a file in a
+/// directory that exists from the root (`sqlite:///var/lib/ms/x.db`).
+fn three_slash_path(rest: &str) -> String {
+    let relative = rest.starts_with("./") || rest.starts_with("../") || !rest.contains('/');
+    if relative {
+        return rest.to_owned();
+    }
+    let absolute = PathBuf::from(format!("/{rest}"));
+    match absolute.parent() {
+        Some(parent) if parent.is_dir() => absolute.display().to_string(),
+        _ => rest.to_owned(),
+    }
+}
+
 /// A database location, normalised from the URL forms users paste.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatabaseUrl {
@@ -353,8 +369,8 @@ impl DatabaseUrl {
         // sqlx: `sqlite://x.db` is relative. Both are read the way their authors meant.
         let path = if let Some(abs) = location.strip_prefix("////") {
             format!("/{abs}")
-        } else if let Some(rel) = location.strip_prefix("///") {
-            rel.to_owned()
+        } else if let Some(rest) = location.strip_prefix("///") {
+            three_slash_path(rest)
         } else if let Some(rel) = location.strip_prefix("//") {
             rel.to_owned()
         } else {

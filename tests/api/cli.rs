@@ -1,0 +1,241 @@
+//! The command line, run as users run it: the real binary in a temp directory.
+
+use std::process::{Command, Output, Stdio};
+
+fn marketscout(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_marketscout"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MARKETSCOUT_DATA_DIR", dir.join("data"))
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "delete", "--help"],
+        vec!["backup", "--help"],
+        vec!["version", "--help"],
+    ] {
+        let out = marketscout(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("Usage"), "{args:?}");
+    }
+    let help = text(&marketscout(dir.path(), &["serve", "--help"], &[]));
+    for var in [
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "RATE_LIMIT_REQUESTS",
+        "REDIS_URL",
+        "CORS_ORIGINS",
+        "TRUSTED_PROXIES",
+        "LOG_FORMAT",
+    ] {
+        assert!(help.contains(var), "serve --help names {var}");
+    }
+}
+
+#[test]
+fn users_are_created_listed_and_deleted_without_passwords_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = [("MARKETSCOUT_PASSWORD", "a good password")];
+    let out = marketscout(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "boss",
+            "--email",
+            "boss@example.com",
+            "--admin",
+        ],
+        &pw,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("administrator boss"));
+    let out = marketscout(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "boss",
+            "--email",
+            "b2@example.com",
+        ],
+        &pw,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"));
+    let out = marketscout(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "x",
+            "--email",
+            "x@example.com",
+        ],
+        &pw,
+    );
+    assert!(text(&out).contains("--username"), "{}", text(&out));
+    let out = marketscout(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "nopw",
+            "--email",
+            "n@example.com",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("MARKETSCOUT_PASSWORD"),
+        "{}",
+        text(&out)
+    );
+    let listed = text(&marketscout(dir.path(), &["user", "list"], &[]));
+    assert!(
+        listed.contains("boss") && listed.contains("admin"),
+        "{listed}"
+    );
+    assert!(!listed.contains("argon2"));
+    assert!(
+        marketscout(dir.path(), &["user", "delete", "boss"], &[])
+            .status
+            .success()
+    );
+    let out = marketscout(dir.path(), &["user", "delete", "boss"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no user named boss"));
+}
+
+#[test]
+fn migrate_backup_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = marketscout(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join("data/marketscout.db").exists());
+    let out = marketscout(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--username",
+            "ann",
+            "--email",
+            "ann@example.com",
+        ],
+        &[("MARKETSCOUT_PASSWORD", "secret1")],
+    );
+    assert!(out.status.success());
+    let out = marketscout(dir.path(), &["backup", "--to", "copy.db"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copy = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let listed = text(&marketscout(
+        dir.path(),
+        &["user", "list"],
+        &[("DATABASE_URL", &copy)],
+    ));
+    assert!(
+        listed.contains("ann"),
+        "the backup holds the data: {listed}"
+    );
+    let again = marketscout(dir.path(), &["backup", "--to", "copy.db"], &[]);
+    assert!(!again.status.success(), "a backup never overwrites a file");
+    let out = marketscout(dir.path(), &["version"], &[]);
+    assert!(text(&out).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_configuration_stops_the_start_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("SECRET_KEY", "too-short"),
+        ("DATABASE_URL", "mysql://localhost/db"),
+        ("CORS_ORIGINS", "not an origin"),
+        ("TRUSTED_PROXIES", "banana"),
+        ("PORT", "eighty"),
+        ("RATE_LIMIT_REQUESTS", "0"),
+        ("ALGORITHM", "RS256"),
+        ("LOG_FORMAT", "xml"),
+        ("DEBUG", "maybe"),
+        ("REDIS_URL", "http://not-redis"),
+    ] {
+        let out = marketscout(dir.path(), &["serve", "--port", "0"], &[(var, value)]);
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let msg = text(&out);
+        let flag = format!("--{}", var.to_lowercase().replace('_', "-"));
+        assert!(msg.contains(var) || msg.contains(&flag), "{var}: {msg}");
+        assert!(!msg.contains("panicked"), "{var}: {msg}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_on_sqlite_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketscout"))
+        .current_dir(dir.path())
+        .env("MARKETSCOUT_DATA_DIR", dir.path().join("data"))
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "sqlite:///./brief-style.db")
+        .env("LOG_FORMAT", "json")
+        .env_remove("SECRET_KEY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening"));
+    assert!(listening.is_some_and(|l| l.starts_with('{')), "JSON logs");
+    assert!(
+        dir.path().join("brief-style.db").exists(),
+        "the SQLAlchemy URL form is relative"
+    );
+    let key = dir.path().join("data/secret_key");
+    assert!(key.exists(), "a secret key was generated and kept");
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -1,0 +1,70 @@
+//! The published contract: the brief's paths exist at the root and under
+//! /api/v1, and the OpenAPI document only changes on purpose.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const BRIEF_ROUTES: &[(&str, &str)] = &[
+    ("post", "/signup"),
+    ("post", "/token"),
+    ("get", "/products"),
+    ("post", "/products"),
+    ("get", "/products/{product_id}"),
+    ("get", "/ads"),
+    ("post", "/ads"),
+    ("get", "/scan-ads"),
+    ("get", "/heat-map"),
+    ("get", "/trending"),
+    ("post", "/calculate-score/{product_id}"),
+    ("get", "/watchlists"),
+    ("post", "/watchlists"),
+    ("get", "/check-alerts"),
+    ("get", "/export/{data_type}"),
+];
+
+#[tokio::test]
+async fn every_route_of_the_brief_is_documented_and_served_on_both_mounts() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path) in BRIEF_ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+        let concrete = path
+            .replace("{product_id}", "1")
+            .replace("{data_type}", "watchlist");
+        for prefix in ["", "/api/v1"] {
+            let url = app.url(&format!("{prefix}{concrete}"));
+            let res = match *method {
+                "get" => app.client.get(url).send().await.unwrap(),
+                _ => app.client.post(url).send().await.unwrap(),
+            };
+            assert!(
+                ![404, 405].contains(&res.status().as_u16()) || concrete.contains("/1"),
+                "{method} {prefix}{concrete} answered {}",
+                res.status()
+            );
+            assert_ne!(res.status(), 405, "{method} {prefix}{concrete}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_its_snapshot() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    insta::assert_json_snapshot!("openapi", doc);
+}
+
+#[tokio::test]
+async fn the_api_explorer_is_served_without_any_cdn() {
+    let app = spawn_app().await;
+    let res = app.get("/docs/").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    assert!(!html.contains("https://"), "no external assets: {html}");
+}

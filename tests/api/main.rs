@@ -1,0 +1,14 @@
+//! Integration tests: each module specifies one area of the API's behaviour,
+//! over real HTTP against a real database (SQLite, or PostgreSQL when
+//! MARKETSCOUT_TEST_DATABASE_URL is set).
+
+mod ads;
+mod auth;
+mod cli;
+mod contract;
+mod helpers;
+mod insights;
+mod products;
+mod ratelimit;
+mod security;
+mod watchlists;

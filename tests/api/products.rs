@@ -1,0 +1,146 @@
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn products_are_created_listed_and_fetched_on_both_mounts() {
+    let app = spawn_app().await;
+    let (status, created) = json_of(
+        app.post_json(
+            "/products",
+            &json!({"name": "Wireless Earbuds", "description": "Noise cancelling"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["name"], "Wireless Earbuds");
+    assert_eq!(created["description"], "Noise cancelling");
+    for prefix in ["", "/api/v1"] {
+        let (status, one) = json_of(app.get(&format!("{prefix}/products/{id}")).await).await;
+        assert_eq!(status, 200);
+        assert_eq!(one, created);
+        let (_, list) = json_of(app.get(&format!("{prefix}/products")).await).await;
+        assert_eq!(list, json!([created]));
+    }
+}
+
+#[tokio::test]
+async fn pagination_is_ordered_and_bounded() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.product(&format!("P{i}")).await;
+    }
+    let (_, page) = json_of(app.get("/products?skip=1&limit=2").await).await;
+    let names: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["P1", "P2"]);
+    for ok in [
+        "limit=1",
+        "limit=1000",
+        "skip=0",
+        "skip=9223372036854775807",
+    ] {
+        assert_eq!(
+            app.get(&format!("/products?{ok}")).await.status(),
+            200,
+            "{ok}"
+        );
+    }
+    for (bad, kind, field) in [
+        ("limit=0", "greater_than_equal", "limit"),
+        ("limit=1001", "less_than_equal", "limit"),
+        ("skip=-1", "greater_than_equal", "skip"),
+        ("skip=9223372036854775808", "less_than_equal", "skip"),
+        ("limit=ten", "int_parsing", "limit"),
+        ("limit=1.5", "int_parsing", "limit"),
+    ] {
+        let (status, body) = json_of(app.get(&format!("/products?{bad}")).await).await;
+        assert_eq!(status, 422, "{bad}");
+        assert_eq!(
+            validation_errors(&body),
+            vec![(kind.to_owned(), loc(&["query", field]))],
+            "{bad}"
+        );
+    }
+    let (status, body) = json_of(app.get("/ads?skip=-5&limit=5000").await).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        validation_errors(&body).len(),
+        2,
+        "both failing parameters are named"
+    );
+}
+
+#[tokio::test]
+async fn product_fields_are_checked_at_their_limits() {
+    let app = spawn_app().await;
+    let post = |name: Value, description: Value| {
+        let app = &app;
+        async move {
+            json_of(
+                app.post_json(
+                    "/products",
+                    &json!({"name": name, "description": description}),
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        post(json!("n".repeat(200)), json!("d".repeat(1000)))
+            .await
+            .0,
+        200
+    );
+    // Lengths count characters, not bytes.
+    assert_eq!(
+        post(json!("🔥".repeat(200)), json!("é".repeat(1000)))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = post(json!("n".repeat(201)), json!("d".repeat(1001))).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        validation_errors(&body),
+        vec![
+            ("string_too_long".to_owned(), loc(&["body", "name"])),
+            ("string_too_long".to_owned(), loc(&["body", "description"])),
+        ]
+    );
+    let (status, body) = post(json!(""), json!(null)).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        validation_errors(&body),
+        vec![
+            ("string_too_short".to_owned(), loc(&["body", "name"])),
+            ("string_type".to_owned(), loc(&["body", "description"])),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_impossible_product_ids() {
+    let app = spawn_app().await;
+    let (status, body) = json_of(app.get("/products/12345").await).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Product not found"}))
+    );
+    for bad in ["0", "-1", "abc", "99999999999999999999"] {
+        let (status, body) = json_of(app.get(&format!("/products/{bad}")).await).await;
+        assert_eq!(status, 422, "{bad}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["path", "product_id"]),
+            "{bad}"
+        );
+    }
+}
