@@ -25,6 +25,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::auth::tokens::TokenKeys;
+use crate::cache::Caches;
 use crate::config::{Config, CorsOrigins};
 use crate::error::json_detail;
 use crate::middleware;
@@ -32,6 +33,7 @@ use crate::ratelimit::RateLimiter;
 use crate::store::{PoolOptions, Store};
 
 pub struct App {
+    pub caches: Caches,
     pub config: Config,
     pub store: Store,
     pub keys: TokenKeys,
@@ -91,6 +93,7 @@ impl AppState {
             &config.redis_key_prefix,
         )?;
         Ok(Self(Arc::new(App {
+            caches: Caches::new(config.cache_ttl),
             metrics: metrics_handle()?,
             config,
             store,

@@ -127,6 +127,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,
 
+    /// How long hot reads (product lists, trending, heat map...) may be served from
+    /// memory, in milliseconds; 0 turns the cache off. Writes through this instance
+    /// are seen at once; writes through other instances within this delay.
+    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub cache_ttl_ms: u64,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
@@ -152,6 +158,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +232,7 @@ impl ServeArgs {
             trusted_proxies: parse_proxies(&self.trusted_proxies)?,
             max_body_bytes: usize::try_from(self.max_body_bytes).context("MAX_BODY_BYTES")?,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
+            cache_ttl: Duration::from_millis(self.cache_ttl_ms),
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -112,9 +113,15 @@ impl From<Ad> for AdOut {
 async fn list_ads(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<Pagination>,
-) -> Result<Json<Vec<AdOut>>, ApiError> {
-    let ads = state.store.list_ads(page.skip, page.limit).await?;
-    Ok(Json(ads.into_iter().map(AdOut::from).collect()))
+) -> Result<Response, ApiError> {
+    let key = format!("ads:{}:{}", page.skip, page.limit);
+    state
+        .caches
+        .json(state.store.data_version(), key, async {
+            let ads = state.store.list_ads(page.skip, page.limit).await?;
+            Ok(ads.into_iter().map(AdOut::from).collect::<Vec<_>>())
+        })
+        .await
 }
 
 /// Record an ad for a product.

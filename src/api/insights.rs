@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -56,7 +57,15 @@ pub struct ScanAdsResponse {
         (status = 200, body = ScanAdsResponse),
         (status = 429, body = ErrorBody),
     ))]
-async fn scan_ads(State(state): State<AppState>) -> Result<Json<ScanAdsResponse>, ApiError> {
+async fn scan_ads(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let version = state.store.data_version();
+    state
+        .caches
+        .json(version, "scan-ads".into(), scan(&state))
+        .await
+}
+
+async fn scan(state: &AppState) -> Result<ScanAdsResponse, ApiError> {
     let rows = state.store.top_ads(VIRAL_THRESHOLD, SCAN_RESULTS).await?;
     let viral_ads = rows
         .into_iter()
@@ -71,7 +80,7 @@ async fn scan_ads(State(state): State<AppState>) -> Result<Json<ScanAdsResponse>
             country: r.country,
         })
         .collect();
-    Ok(Json(ScanAdsResponse { viral_ads }))
+    Ok(ScanAdsResponse { viral_ads })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,7 +96,15 @@ pub struct HeatMapResponse {
         (status = 200, body = HeatMapResponse),
         (status = 429, body = ErrorBody),
     ))]
-async fn heat_map(State(state): State<AppState>) -> Result<Json<HeatMapResponse>, ApiError> {
+async fn heat_map(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let version = state.store.data_version();
+    state
+        .caches
+        .json(version, "heat-map".into(), regions(&state))
+        .await
+}
+
+async fn regions(state: &AppState) -> Result<HeatMapResponse, ApiError> {
     let rows = state
         .store
         .country_counts_of_top_products(HEAT_MAP_PRODUCTS)
@@ -101,9 +118,9 @@ async fn heat_map(State(state): State<AppState>) -> Result<Json<HeatMapResponse>
             ads: r.ads,
         })
         .collect();
-    Ok(Json(HeatMapResponse {
+    Ok(HeatMapResponse {
         heat_map: build_heat_map(&input),
-    }))
+    })
 }
 
 #[derive(Debug, IntoParams)]
@@ -152,8 +169,17 @@ pub struct TrendingResponse {
 async fn trending(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<TrendingQuery>,
-) -> Result<Json<TrendingResponse>, ApiError> {
-    let rows = state.store.trending(query.limit).await?;
+) -> Result<Response, ApiError> {
+    let version = state.store.data_version();
+    let key = format!("trending:{}", query.limit);
+    state
+        .caches
+        .json(version, key, ranked(&state, query.limit))
+        .await
+}
+
+async fn ranked(state: &AppState, limit: i64) -> Result<TrendingResponse, ApiError> {
+    let rows = state.store.trending(limit).await?;
     let trending_products = rows
         .into_iter()
         .map(|r| TrendingProduct {
@@ -166,7 +192,7 @@ async fn trending(
             last_updated: iso(r.calculated_at),
         })
         .collect();
-    Ok(Json(TrendingResponse { trending_products }))
+    Ok(TrendingResponse { trending_products })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

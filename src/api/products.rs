@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -69,9 +70,18 @@ impl From<Product> for ProductOut {
 async fn list_products(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<Pagination>,
-) -> Result<Json<Vec<ProductOut>>, ApiError> {
-    let products = state.store.list_products(page.skip, page.limit).await?;
-    Ok(Json(products.into_iter().map(ProductOut::from).collect()))
+) -> Result<Response, ApiError> {
+    let key = format!("products:{}:{}", page.skip, page.limit);
+    state
+        .caches
+        .json(state.store.data_version(), key, async {
+            let products = state.store.list_products(page.skip, page.limit).await?;
+            Ok(products
+                .into_iter()
+                .map(ProductOut::from)
+                .collect::<Vec<_>>())
+        })
+        .await
 }
 
 /// Create a product.
@@ -110,10 +120,15 @@ async fn create_product(
 async fn get_product(
     State(state): State<AppState>,
     PathId(id): PathId,
-) -> Result<Json<ProductOut>, ApiError> {
-    match state.store.product(id).await {
-        Ok(p) => Ok(Json(p.into())),
-        Err(StoreError::NotFound(_)) => Err(ApiError::not_found("Product")),
-        Err(e) => Err(e.into()),
-    }
+) -> Result<Response, ApiError> {
+    state
+        .caches
+        .json(state.store.data_version(), format!("product:{id}"), async {
+            match state.store.product(id).await {
+                Ok(p) => Ok(ProductOut::from(p)),
+                Err(StoreError::NotFound(_)) => Err(ApiError::not_found("Product")),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
 }

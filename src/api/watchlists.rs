@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,9 +67,19 @@ impl From<WatchlistEntry> for WatchlistOut {
 async fn list_watchlist(
     State(state): State<AppState>,
     current: CurrentUser,
-) -> Result<Json<Vec<WatchlistOut>>, ApiError> {
-    let entries = state.store.watchlist(current.user.id).await?;
-    Ok(Json(entries.into_iter().map(WatchlistOut::from).collect()))
+) -> Result<Response, ApiError> {
+    let user_id = current.user.id;
+    let key = format!("watchlist:{user_id}");
+    state
+        .caches
+        .json(state.store.data_version(), key, async {
+            let entries = state.store.watchlist(user_id).await?;
+            Ok(entries
+                .into_iter()
+                .map(WatchlistOut::from)
+                .collect::<Vec<_>>())
+        })
+        .await
 }
 
 /// Add a product to the caller's watchlist.

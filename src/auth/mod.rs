@@ -42,7 +42,20 @@ impl FromRequestParts<AppState> for CurrentUser {
             .verify_access(token.trim())
             .ok_or_else(ApiError::unauthorized)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-        match state.store.user_for_token(user_id, &claims.jti).await? {
+        let version = state.store.data_version();
+        let session = match state.caches.session(version, user_id, &claims.jti) {
+            Some(hit) => Some(hit),
+            None => {
+                let found = state.store.user_for_token(user_id, &claims.jti).await?;
+                if let Some((user, revoked)) = &found {
+                    state
+                        .caches
+                        .keep_session(version, user, &claims.jti, *revoked);
+                }
+                found
+            }
+        };
+        match session {
             Some((user, false)) => Ok(CurrentUser {
                 user,
                 jti: claims.jti,

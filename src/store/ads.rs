@@ -79,7 +79,7 @@ impl Store {
             .await
             .map_err(StoreError::classify)?;
         }
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(ad)
     }
 

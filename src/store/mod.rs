@@ -16,6 +16,8 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use ads::{Ad, NewAd, ViralAdRow};
 pub use products::{NewProduct, Product};
@@ -74,6 +76,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Bumped by every committed write of this process: readers that cache
+    /// results compare it to know whether what they hold may be stale.
+    data_version: Arc<AtomicU64>,
 }
 
 pub struct PoolOptions {
@@ -135,7 +140,11 @@ impl Store {
             .connect_with(connect_options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            data_version: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -176,6 +185,18 @@ impl Store {
             Backend::Postgres => self.pool.begin().await,
         };
         tx.map_err(StoreError::classify)
+    }
+
+    /// Commits a write transaction and marks every cached read as stale.
+    async fn commit(&self, tx: Transaction<'static, Any>) -> StoreResult<()> {
+        tx.commit().await.map_err(StoreError::classify)?;
+        self.data_version.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Changes whenever this process commits a write.
+    pub fn data_version(&self) -> u64 {
+        self.data_version.load(Ordering::Acquire)
     }
 
     /// A consistent copy of a SQLite database, taken while others keep writing.

@@ -27,7 +27,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(product)
     }
 

@@ -58,7 +58,7 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound("product"));
         }
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(record)
     }
 

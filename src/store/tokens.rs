@@ -36,7 +36,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 
     /// Spends `old_hash` and stores `new_hash` in the same family, atomically.
@@ -67,7 +67,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-            tx.commit().await.map_err(StoreError::classify)?;
+            self.commit(tx).await?;
             return Ok(RefreshOutcome::Reused);
         }
         let user: Option<User> = sqlx::query_as(
@@ -98,7 +98,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(RefreshOutcome::Rotated(user))
     }
 
@@ -151,6 +151,6 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 }

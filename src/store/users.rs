@@ -57,7 +57,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "username or email"))?;
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(user)
     }
 
@@ -112,7 +112,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
@@ -135,7 +135,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 
     pub async fn delete_user_by_id(&self, id: i64) -> StoreResult<()> {
@@ -148,6 +148,6 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 }

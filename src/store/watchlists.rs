@@ -69,7 +69,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "watchlist entry"))?;
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(entry)
     }
 
@@ -85,7 +85,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("watchlist entry"));
         }
-        tx.commit().await.map_err(StoreError::classify)
+        self.commit(tx).await
     }
 
     /// Reads what changed on each watched product since the last check, hands it
@@ -153,7 +153,7 @@ impl Store {
                 .map_err(StoreError::classify)?;
             }
         }
-        tx.commit().await.map_err(StoreError::classify)?;
+        self.commit(tx).await?;
         Ok(messages)
     }
 

@@ -403,8 +403,13 @@ async fn only_administrators_manage_users() {
         .unwrap();
     assert_eq!(res.status(), 403);
 
+    // Promoted behind the server's back (as `marketscout user` would): a new login sees it.
     app.sql("UPDATE users SET is_admin = 1 WHERE username = 'ann'")
         .await;
+    let ann = app.login("ann").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, users) = json_of(app.get_auth("/users", &ann).await).await;
     assert_eq!(status, 200);
     assert_eq!(users.as_array().unwrap().len(), 2);

@@ -74,6 +74,7 @@ pub fn base_config(database: DatabaseUrl) -> Config {
         trusted_proxies: Vec::new(),
         max_body_bytes: 64 * 1024,
         request_timeout: Duration::from_secs(30),
+        cache_ttl: Duration::from_secs(1),
     }
 }
 

@@ -144,3 +144,34 @@ async fn unknown_and_impossible_product_ids() {
         );
     }
 }
+
+#[tokio::test]
+async fn cached_reads_never_hide_a_write_made_through_the_api() {
+    let app = spawn_app().await;
+    let (_, empty) = json_of(app.get("/products").await).await;
+    assert_eq!(empty, json!([]));
+    let id = app.product("Lamp").await;
+    let (_, list) = json_of(app.get("/products").await).await;
+    assert_eq!(list[0]["id"], id, "the write is visible at once");
+    let (_, trending) = json_of(app.get("/trending").await).await;
+    assert_eq!(trending["trending_products"], json!([]));
+    app.client
+        .post(app.url(&format!("/calculate-score/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let (_, trending) = json_of(app.get("/trending").await).await;
+    assert_eq!(trending["trending_products"][0]["product"]["id"], id);
+}
+
+#[tokio::test]
+async fn writes_from_another_process_show_within_the_cache_ttl() {
+    let app = spawn_app_with(|c| c.cache_ttl = std::time::Duration::from_millis(200)).await;
+    let id = app.product("Lamp").await;
+    app.get(&format!("/products/{id}")).await;
+    app.sql("UPDATE products SET name = 'Renamed elsewhere'")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (_, product) = json_of(app.get(&format!("/products/{id}")).await).await;
+    assert_eq!(product["name"], "Renamed elsewhere");
+}
