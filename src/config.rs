@@ -133,9 +133,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub cache_ttl_ms: u64,
 
-    /// Database connections in the pool.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub database_max_connections: u32,
+    /// Database connections in the pool [default: 2 per CPU core on SQLite, whose
+    /// connections each hold a thread; 16 on PostgreSQL].
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: Option<u32>,
 }
 
 /// The validated, typed configuration the server runs with.
@@ -183,6 +184,12 @@ impl ServeArgs {
     /// Validates everything and resolves the secret key (generating it on first start).
     pub fn into_config(self) -> anyhow::Result<Config> {
         let database = self.storage.database()?;
+        let max_connections = self.database_max_connections.unwrap_or(match database {
+            DatabaseUrl::Sqlite { .. } => {
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+            }
+            DatabaseUrl::Postgres(_) => 16,
+        });
         let secret_key = match self.secret_key.as_deref().map(str::trim) {
             Some(key) if !key.is_empty() => {
                 if key.len() < MIN_SECRET_BYTES {
@@ -210,7 +217,7 @@ impl ServeArgs {
             host: self.host,
             port: self.port,
             database,
-            max_connections: self.database_max_connections,
+            max_connections,
             secret_key,
             algorithm,
             access_token_ttl: Duration::from_secs(u64::from(self.access_token_expire_minutes) * 60),
