@@ -198,9 +198,9 @@ fn bad_configuration_stops_the_start_naming_the_variable() {
 }
 
 #[cfg(unix)]
-#[test]
-fn serve_starts_on_sqlite_and_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
+#[tokio::test]
+async fn serve_runs_on_sqlite_logs_no_secrets_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -213,27 +213,77 @@ fn serve_starts_on_sqlite_and_stops_cleanly_on_sigterm() {
         .env("PORT", port.to_string())
         .env("DATABASE_URL", "sqlite:///./brief-style.db")
         .env("LOG_FORMAT", "json")
+        .env("DEBUG", "true")
         .env_remove("SECRET_KEY")
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_LEVEL")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening"));
-    assert!(listening.is_some_and(|l| l.starts_with('{')), "JSON logs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first_lines = String::new();
+    while !first_lines.contains("listening") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the server exited: {first_lines}"
+        );
+        assert!(line.starts_with('{'), "JSON logs: {line}");
+        first_lines.push_str(&line);
+    }
     assert!(
         dir.path().join("brief-style.db").exists(),
         "the SQLAlchemy URL form is relative"
     );
-    let key = dir.path().join("data/secret_key");
-    assert!(key.exists(), "a secret key was generated and kept");
+    let key = std::fs::read_to_string(dir.path().join("data/secret_key"))
+        .expect("a key was generated and kept");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let password = "hunter2-is-my-password";
+    let res = client
+        .post(format!("{base}/signup"))
+        .json(&serde_json::json!({"username": "ann", "email": "ann@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token: serde_json::Value = client
+        .post(format!("{base}/token"))
+        .form(&[("username", "ann"), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap();
+    client
+        .get(format!("{base}/watchlists"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+
     unsafe { libc_kill(child.id() as i32, 15) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let logs = first_lines + &rest;
+    assert!(
+        logs.contains("/watchlists"),
+        "requests are logged at debug level: {logs}"
+    );
+    for secret in [
+        password,
+        access,
+        token["refresh_token"].as_str().unwrap(),
+        key.trim(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs: {logs}");
+    }
 }
-
 #[cfg(unix)]
 unsafe extern "C" {
     #[link_name = "kill"]

@@ -154,3 +154,73 @@ async fn secrets_never_appear_in_responses() {
         assert!(!text.contains(PASSWORD), "{path}");
     }
 }
+
+/// A body that trickles in: one byte, then nothing for `pause`, then the rest.
+fn slow_body(pause: std::time::Duration) -> reqwest::Body {
+    let chunks = futures::stream::unfold(0u8, move |step| async move {
+        match step {
+            0 => Some((Ok::<_, std::io::Error>(b"{".to_vec()), 1)),
+            1 => {
+                tokio::time::sleep(pause).await;
+                Some((Ok(br#""name": "Slow", "description": "Lamp"}"#.to_vec()), 2))
+            }
+            _ => None,
+        }
+    });
+    reqwest::Body::wrap_stream(chunks)
+}
+
+#[tokio::test]
+async fn requests_slower_than_the_timeout_get_503() {
+    let app = spawn_app_with(|c| c.request_timeout = std::time::Duration::from_millis(300)).await;
+    let res = app
+        .client
+        .post(app.url("/products"))
+        .header("content-type", "application/json")
+        .body(slow_body(std::time::Duration::from_secs(2)))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(res).await;
+    assert_eq!(
+        (status, body),
+        (503, json!({"detail": "Request timed out"}))
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_requests_in_flight() {
+    let app = spawn_app().await;
+    let request = app
+        .client
+        .post(app.url("/products"))
+        .header("content-type", "application/json")
+        .body(slow_body(std::time::Duration::from_millis(500)))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    app.stop();
+    let res = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the request begun before shutdown completes"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+    let app = spawn_app().await;
+    if app.state.store.backend() != marketscout::store::Backend::Sqlite {
+        return;
+    }
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), fk), ("wal", 1));
+}
