@@ -413,7 +413,13 @@ impl DatabaseUrl {
             Self::Postgres(raw) => match url::Url::parse(raw) {
                 Ok(mut url) => {
                     let loopback = match url.host() {
-                        Some(url::Host::Domain(d)) => d == "localhost",
+                        // Non-special schemes keep hosts opaque: "127.0.0.1" arrives as a domain.
+                        Some(url::Host::Domain(d)) => {
+                            d == "localhost"
+                                || d.trim_matches(['[', ']'])
+                                    .parse::<IpAddr>()
+                                    .is_ok_and(|ip| ip.is_loopback())
+                        }
                         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
                         None => false,
