@@ -41,7 +41,13 @@ pub struct AdCreate {
     #[schema(min_length = 1, max_length = 2000)]
     pub ad_content: String,
     /// Where the ad runs: an ISO 3166-1 alpha-2 code such as `US` (optional; feeds the heat map).
-    #[schema(nullable = true, min_length = 2, max_length = 2, example = "US")]
+    #[schema(
+        nullable = true,
+        min_length = 2,
+        max_length = 2,
+        pattern = "^[A-Za-z]{2}$",
+        example = "US"
+    )]
     pub country: Option<String>,
 }
 

@@ -207,9 +207,11 @@ async fn signup(
 #[derive(Debug, ToSchema)]
 pub struct PasswordForm {
     /// Username (or email address).
+    #[schema(max_length = 320)]
     pub username: String,
+    #[schema(max_length = 1024)]
     pub password: String,
-    #[schema(pattern = "^password$", nullable = true)]
+    #[schema(pattern = "^password$", nullable = false)]
     pub grant_type: Option<String>,
 }
 
@@ -331,6 +333,7 @@ async fn issue_pair(state: &AppState, user: &User) -> Result<Token, ApiError> {
     )),
     responses(
         (status = 200, body = Token),
+        (status = 400, description = "Unreadable form body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody,
             headers(("WWW-Authenticate" = String))),
         (status = 413, body = ErrorBody),
@@ -370,6 +373,7 @@ async fn login(State(state): State<AppState>, form: PasswordForm) -> Result<Json
 
 #[derive(Debug, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1, max_length = 512)]
     pub refresh_token: String,
 }
 
@@ -429,6 +433,14 @@ async fn refresh(
     }
 }
 
+/// The optional body of `/logout`.
+#[derive(Debug, ToSchema)]
+pub struct LogoutRequest {
+    /// The session to end; without it, every session of the user ends.
+    #[schema(min_length = 1, max_length = 512, nullable = true)]
+    pub refresh_token: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogoutOut {
     pub detail: String,
@@ -437,7 +449,7 @@ pub struct LogoutOut {
 /// Log out: the access token stops working at once, and so does the session's
 /// refresh token (the one given in the body, or every session of the user).
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    request_body(content = Option<RefreshRequest>, description = "Optional: the session's refresh token"),
+    request_body(content = Option<LogoutRequest>, description = "Optional: the session's refresh token"),
     security(("bearer" = [])),
     responses(
         (status = 200, body = LogoutOut),
@@ -451,7 +463,8 @@ async fn logout(
     current: CurrentUser,
     body: axum::body::Bytes,
 ) -> Result<Json<LogoutOut>, ApiError> {
-    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+    let blank = body.iter().all(u8::is_ascii_whitespace);
+    let refresh_token = if blank || body.trim_ascii() == b"null" {
         None
     } else {
         let map = json_object(&body)?;

@@ -11,6 +11,15 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::time::csv_time;
 
+/// What to export.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the path parameter; the handler matches the raw segment
+enum ExportType {
+    Watchlist,
+    Trends,
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(export))
 }
@@ -44,7 +53,7 @@ fn write_csv(
 
 /// Export the caller's watchlist (`watchlist`) or the score history of their watched products (`trends`) as CSV.
 #[utoipa::path(get, path = "/export/{data_type}", tag = "export",
-    params(("data_type" = String, Path, description = "`watchlist` or `trends`")),
+    params(("data_type" = ExportType, Path)),
     security(("bearer" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String,

@@ -450,7 +450,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// Number of records to skip.
-    #[param(required = false, minimum = 0, default = 0)]
+    #[param(
+        required = false,
+        minimum = 0,
+        maximum = 9_223_372_036_854_775_807_i64,
+        default = 0
+    )]
     pub skip: i64,
     /// Maximum records to return.
     #[param(required = false, minimum = 1, maximum = 1000, default = 100)]
