@@ -53,7 +53,7 @@ fn write_csv(
 
 /// Export the caller's watchlist (`watchlist`) or the score history of their watched products (`trends`) as CSV.
 #[utoipa::path(get, path = "/export/{data_type}", tag = "export",
-    params(("data_type" = ExportType, Path)),
+    params(("data_type" = inline(ExportType), Path)),
     security(("bearer" = [])),
     responses(
         (status = 200, content_type = "text/csv", body = String,
