@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -25,7 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::auth::tokens::TokenKeys;
-use crate::cache::Caches;
+use crate::cache::{Caches, Stamp};
 use crate::config::{Config, CorsOrigins};
 use crate::error::json_detail;
 use crate::middleware;
@@ -71,6 +72,11 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 }
 
 impl AppState {
+    /// The data version and time a cached read is checked against.
+    pub fn stamp(&self) -> Stamp {
+        Stamp::now(self.store.data_version(), self.store.watching())
+    }
+
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(
             &config.database,
@@ -242,16 +248,24 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let background = CancellationToken::new();
+        let watcher = tokio::spawn(
+            store
+                .clone()
+                .watch_changes(self.state.config.database.clone(), background.clone()),
+        );
         let router = build_router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("the HTTP server stopped")?;
+        .context("the HTTP server stopped");
+        background.cancel();
+        let _ = watcher.await;
         store.close().await;
-        Ok(())
+        served
     }
 }
 

@@ -127,10 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,
 
-    /// How long hot reads (product lists, trending, heat map...) may be served from
-    /// memory, in milliseconds; 0 turns the cache off. Writes through this instance
-    /// are seen at once; writes through other instances within this delay.
-    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    /// Longest a hot read (product lists, trending, heat map...) is kept in memory, in
+    /// milliseconds; 0 turns the cache off. Any change drops cached reads: this
+    /// instance's writes at once, other instances' and processes' within a fraction
+    /// of a second (PostgreSQL NOTIFY, SQLite's data_version).
+    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub cache_ttl_ms: u64,
 
     /// Database connections in the pool [default: 2 per CPU core on SQLite, whose

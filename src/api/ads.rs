@@ -123,7 +123,7 @@ async fn list_ads(
     let key = format!("ads:{}:{}", page.skip, page.limit);
     state
         .caches
-        .json(state.store.data_version(), key, async {
+        .json(state.stamp(), key, async {
             let ads = state.store.list_ads(page.skip, page.limit).await?;
             Ok(ads.into_iter().map(AdOut::from).collect::<Vec<_>>())
         })

@@ -58,10 +58,10 @@ pub struct ScanAdsResponse {
         (status = 429, body = ErrorBody),
     ))]
 async fn scan_ads(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let version = state.store.data_version();
+    let now = state.stamp();
     state
         .caches
-        .json(version, "scan-ads".into(), scan(&state))
+        .json(now, "scan-ads".into(), scan(&state))
         .await
 }
 
@@ -97,10 +97,10 @@ pub struct HeatMapResponse {
         (status = 429, body = ErrorBody),
     ))]
 async fn heat_map(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let version = state.store.data_version();
+    let now = state.stamp();
     state
         .caches
-        .json(version, "heat-map".into(), regions(&state))
+        .json(now, "heat-map".into(), regions(&state))
         .await
 }
 
@@ -170,11 +170,11 @@ async fn trending(
     State(state): State<AppState>,
     ValidQuery(query): ValidQuery<TrendingQuery>,
 ) -> Result<Response, ApiError> {
-    let version = state.store.data_version();
+    let now = state.stamp();
     let key = format!("trending:{}", query.limit);
     state
         .caches
-        .json(version, key, ranked(&state, query.limit))
+        .json(now, key, ranked(&state, query.limit))
         .await
 }
 

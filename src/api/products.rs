@@ -74,7 +74,7 @@ async fn list_products(
     let key = format!("products:{}:{}", page.skip, page.limit);
     state
         .caches
-        .json(state.store.data_version(), key, async {
+        .json(state.stamp(), key, async {
             let products = state.store.list_products(page.skip, page.limit).await?;
             Ok(products
                 .into_iter()
@@ -123,7 +123,7 @@ async fn get_product(
 ) -> Result<Response, ApiError> {
     state
         .caches
-        .json(state.store.data_version(), format!("product:{id}"), async {
+        .json(state.stamp(), format!("product:{id}"), async {
             match state.store.product(id).await {
                 Ok(p) => Ok(ProductOut::from(p)),
                 Err(StoreError::NotFound(_)) => Err(ApiError::not_found("Product")),

@@ -72,7 +72,7 @@ async fn list_watchlist(
     let key = format!("watchlist:{user_id}");
     state
         .caches
-        .json(state.store.data_version(), key, async {
+        .json(state.stamp(), key, async {
             let entries = state.store.watchlist(user_id).await?;
             Ok(entries
                 .into_iter()

@@ -42,15 +42,13 @@ impl FromRequestParts<AppState> for CurrentUser {
             .verify_access(token.trim())
             .ok_or_else(ApiError::unauthorized)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-        let version = state.store.data_version();
-        let session = match state.caches.session(version, user_id, &claims.jti) {
+        let now = state.stamp();
+        let session = match state.caches.session(&now, user_id, &claims.jti) {
             Some(hit) => Some(hit),
             None => {
                 let found = state.store.user_for_token(user_id, &claims.jti).await?;
                 if let Some((user, revoked)) = &found {
-                    state
-                        .caches
-                        .keep_session(version, user, &claims.jti, *revoked);
+                    state.caches.keep_session(now, user, &claims.jti, *revoked);
                 }
                 found
             }

@@ -3,6 +3,7 @@
 //! `docs/ARCHITECTURE.md` ("Portable SQL"); one module per aggregate.
 
 mod ads;
+mod changes;
 mod products;
 mod scores;
 mod tokens;
@@ -17,7 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use ads::{Ad, NewAd, ViralAdRow};
 pub use products::{NewProduct, Product};
@@ -79,6 +80,8 @@ pub struct Store {
     /// Bumped by every committed write of this process: readers that cache
     /// results compare it to know whether what they hold may be stale.
     data_version: Arc<AtomicU64>,
+    /// True while the change watcher sees other instances' writes (`changes.rs`).
+    watching: Arc<AtomicBool>,
 }
 
 pub struct PoolOptions {
@@ -144,6 +147,7 @@ impl Store {
             pool,
             backend,
             data_version: Arc::new(AtomicU64::new(0)),
+            watching: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -187,16 +191,36 @@ impl Store {
         tx.map_err(StoreError::classify)
     }
 
-    /// Commits a write transaction and marks every cached read as stale.
-    async fn commit(&self, tx: Transaction<'static, Any>) -> StoreResult<()> {
+    /// Commits a write transaction and marks every cached read as stale, here
+    /// and (on PostgreSQL, through NOTIFY) in every other instance.
+    async fn commit(&self, mut tx: Transaction<'static, Any>) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(changes::NOTIFY)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
         tx.commit().await.map_err(StoreError::classify)?;
-        self.data_version.fetch_add(1, Ordering::Release);
+        self.bump_version();
         Ok(())
     }
 
-    /// Changes whenever this process commits a write.
+    fn bump_version(&self) {
+        self.data_version.fetch_add(1, Ordering::Release);
+    }
+
+    fn set_watching(&self, on: bool) {
+        self.watching.store(on, Ordering::Release);
+    }
+
+    /// Changes whenever a write is committed here, or seen from elsewhere.
     pub fn data_version(&self) -> u64 {
         self.data_version.load(Ordering::Acquire)
+    }
+
+    /// Whether writes made by other instances and processes are being seen.
+    pub fn watching(&self) -> bool {
+        self.watching.load(Ordering::Acquire)
     }
 
     /// A consistent copy of a SQLite database, taken while others keep writing.

@@ -175,3 +175,33 @@ async fn writes_from_another_process_show_within_the_cache_ttl() {
     let (_, product) = json_of(app.get(&format!("/products/{id}")).await).await;
     assert_eq!(product["name"], "Renamed elsewhere");
 }
+
+#[tokio::test]
+async fn an_instance_drops_cached_reads_when_another_instance_writes() {
+    // A long cache lifetime: only the change feed can make the write visible quickly.
+    let (a, b) = spawn_pair_with(|c| c.cache_ttl = std::time::Duration::from_secs(600)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !(a.state.store.watching() && b.state.store.watching()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change feed never connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, empty) = json_of(a.get("/products").await).await;
+    assert_eq!(empty, json!([]));
+    let id = b.product("Lamp").await;
+    let written = std::time::Instant::now();
+    loop {
+        let (_, list) = json_of(a.get("/products").await).await;
+        if list.as_array().is_some_and(|l| l.len() == 1) {
+            assert_eq!(list[0]["id"], id);
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(2),
+            "instance A still serves the old list"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
