@@ -1,5 +1,8 @@
 //! Countries (ISO 3166-1 alpha-2) and the regions the heat map reports.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 pub const REGIONS: [&str; 6] = [
     "North America",
     "South America",
@@ -21,21 +24,25 @@ const OCEANIA: &str =
 
 /// The region of a country code (case-insensitive), or `None` for an unknown code.
 pub fn region_of(country: &str) -> Option<&'static str> {
-    if country.len() != 2 || !country.is_ascii() {
-        return None;
+    static BY_CODE: OnceLock<HashMap<[u8; 2], &'static str>> = OnceLock::new();
+    let table = BY_CODE.get_or_init(|| {
+        [NORTH_AMERICA, SOUTH_AMERICA, EUROPE, ASIA, AFRICA, OCEANIA]
+            .into_iter()
+            .zip(REGIONS)
+            .flat_map(|(codes, region)| {
+                codes.split(' ').map(move |c| {
+                    let b = c.as_bytes();
+                    ([b[0], b[1]], region)
+                })
+            })
+            .collect()
+    });
+    match country.as_bytes() {
+        [a, b] => table
+            .get(&[a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+            .copied(),
+        _ => None,
     }
-    let code = country.to_ascii_uppercase();
-    [
-        (NORTH_AMERICA, REGIONS[0]),
-        (SOUTH_AMERICA, REGIONS[1]),
-        (EUROPE, REGIONS[2]),
-        (ASIA, REGIONS[3]),
-        (AFRICA, REGIONS[4]),
-        (OCEANIA, REGIONS[5]),
-    ]
-    .into_iter()
-    .find(|(codes, _)| codes.split(' ').any(|c| c == code))
-    .map(|(_, region)| region)
 }
 
 #[cfg(test)]
