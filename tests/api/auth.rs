@@ -394,13 +394,7 @@ async fn only_administrators_manage_users() {
     let ann = app.user_token("ann").await;
     let bob_id = app.signup("bob").await["id"].as_i64().unwrap();
     assert_eq!(app.get_auth("/users", &ann).await.status(), 403);
-    let res = app
-        .client
-        .delete(app.url(&format!("/users/{bob_id}")))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_auth(&format!("/users/{bob_id}"), &ann).await;
     assert_eq!(res.status(), 403);
 
     // Promoted behind the server's back (as `marketscout user` would): a new login sees it.
@@ -413,20 +407,8 @@ async fn only_administrators_manage_users() {
     let (status, users) = json_of(app.get_auth("/users", &ann).await).await;
     assert_eq!(status, 200);
     assert_eq!(users.as_array().unwrap().len(), 2);
-    let res = app
-        .client
-        .delete(app.url(&format!("/users/{bob_id}")))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_auth(&format!("/users/{bob_id}"), &ann).await;
     assert_eq!(res.status(), 200);
-    let res = app
-        .client
-        .delete(app.url(&format!("/users/{bob_id}")))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .unwrap();
+    let res = app.delete_auth(&format!("/users/{bob_id}"), &ann).await;
     assert_eq!(res.status(), 404);
 }

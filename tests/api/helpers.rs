@@ -188,6 +188,24 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /calculate-score/{product_id}`.
+    pub async fn calculate(&self, product_id: i64) -> Response {
+        self.client
+            .post(self.url(&format!("/calculate-score/{product_id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))

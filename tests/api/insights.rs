@@ -69,24 +69,10 @@ async fn calculate_score_records_history_and_trending_ranks_by_the_latest() {
     for platform in ["TikTok", "Instagram", "YouTube", "Facebook"] {
         app.ad(hot, platform, VIRAL, None).await;
     }
-    let (status, q) = json_of(
-        app.client
-            .post(app.url(&format!("/calculate-score/{quiet}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, q) = json_of(app.calculate(quiet).await).await;
     assert_eq!(status, 200);
     assert_eq!(q["product_id"], quiet);
-    let (_, h) = json_of(
-        app.client
-            .post(app.url(&format!("/calculate-score/{hot}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, h) = json_of(app.calculate(hot).await).await;
     let (qs, hs) = (
         q["trend_score"].as_f64().unwrap(),
         h["trend_score"].as_f64().unwrap(),
@@ -123,11 +109,7 @@ async fn calculate_score_records_history_and_trending_ranks_by_the_latest() {
     ] {
         app.ad(quiet, platform, VIRAL, None).await;
     }
-    app.client
-        .post(app.url(&format!("/calculate-score/{quiet}")))
-        .send()
-        .await
-        .unwrap();
+    app.calculate(quiet).await;
     let (_, trending) = json_of(app.get("/trending?limit=1").await).await;
     assert_eq!(trending["trending_products"].as_array().unwrap().len(), 1);
     assert_eq!(trending["trending_products"][0]["product"]["id"], quiet);
@@ -143,24 +125,8 @@ async fn the_same_data_gives_the_same_score() {
     let app = spawn_app().await;
     let p = app.product("Lamp").await;
     app.ad(p, "TikTok", VIRAL, None).await;
-    let a = json_of(
-        app.client
-            .post(app.url(&format!("/calculate-score/{p}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .1;
-    let b = json_of(
-        app.client
-            .post(app.url(&format!("/calculate-score/{p}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .1;
+    let a = json_of(app.calculate(p).await).await.1;
+    let b = json_of(app.calculate(p).await).await.1;
     assert_eq!(a["trend_score"], b["trend_score"]);
 }
 

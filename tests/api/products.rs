@@ -155,11 +155,7 @@ async fn cached_reads_never_hide_a_write_made_through_the_api() {
     assert_eq!(list[0]["id"], id, "the write is visible at once");
     let (_, trending) = json_of(app.get("/trending").await).await;
     assert_eq!(trending["trending_products"], json!([]));
-    app.client
-        .post(app.url(&format!("/calculate-score/{id}")))
-        .send()
-        .await
-        .unwrap();
+    app.calculate(id).await;
     let (_, trending) = json_of(app.get("/trending").await).await;
     assert_eq!(trending["trending_products"][0]["product"]["id"], id);
 }

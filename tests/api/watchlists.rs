@@ -63,12 +63,8 @@ async fn users_never_see_or_change_each_others_watchlists() {
     let (_, bobs) = json_of(app.get_auth("/watchlists", &bob).await).await;
     assert_eq!(bobs, json!([]));
     let res = app
-        .client
-        .delete(app.url(&format!("/watchlists/{}", entry["id"])))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+        .delete_auth(&format!("/watchlists/{}", entry["id"]), &bob)
+        .await;
     assert_eq!(
         res.status(),
         404,
@@ -84,12 +80,8 @@ async fn users_never_see_or_change_each_others_watchlists() {
         .unwrap();
     assert_eq!(csv.lines().count(), 1, "only the header: {csv}");
     let res = app
-        .client
-        .delete(app.url(&format!("/watchlists/{}", entry["id"])))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .unwrap();
+        .delete_auth(&format!("/watchlists/{}", entry["id"]), &ann)
+        .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -99,11 +91,7 @@ async fn check_alerts_reports_each_change_once() {
     let token = app.user_token("ann").await;
     let lamp = app.product("Lamp").await;
     app.ad(lamp, "TikTok", "old ad", None).await;
-    app.client
-        .post(app.url(&format!("/calculate-score/{lamp}")))
-        .send()
-        .await
-        .unwrap();
+    app.calculate(lamp).await;
     app.post_json_auth("/watchlists", &json!({"product_id": lamp}), &token)
         .await;
 
@@ -121,14 +109,7 @@ async fn check_alerts_reports_each_change_once() {
     let before = before["trending_products"][0]["current_score"]
         .as_f64()
         .unwrap();
-    let (_, after) = json_of(
-        app.client
-            .post(app.url(&format!("/calculate-score/{lamp}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, after) = json_of(app.calculate(lamp).await).await;
     let delta = after["trend_score"].as_f64().unwrap() - before;
 
     let (_, alerts) = json_of(app.get_auth("/check-alerts", &token).await).await;
@@ -152,11 +133,7 @@ async fn exports_are_csv_in_the_original_formats() {
     app.ad(lamp, "TikTok", VIRAL, None).await;
     app.post_json_auth("/watchlists", &json!({"product_id": lamp}), &token)
         .await;
-    app.client
-        .post(app.url(&format!("/calculate-score/{lamp}")))
-        .send()
-        .await
-        .unwrap();
+    app.calculate(lamp).await;
 
     let res = app.get_auth("/export/watchlist", &token).await;
     assert_eq!(res.status(), 200);
