@@ -50,6 +50,18 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Load observations from files: NDJSON, a JSON array, or CSV with a header row
+    /// (see docs/observation.schema.json). `-` reads standard input.
+    Import {
+        /// Files to read; `-` for standard input.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Read every file as this format instead of guessing from its name and content.
+        #[arg(long, value_parser = ["ndjson", "json", "csv"])]
+        format: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Print the version.
     Version,
 }
@@ -119,6 +131,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.backup_sqlite(&to).await?;
             println!("backup written to {}", to.display());
             Ok(())
+        }
+        Some(Command::Import {
+            files,
+            format,
+            storage,
+        }) => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            import(&store, &files, format.as_deref()).await
         }
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
@@ -250,4 +271,78 @@ fn read_password() -> anyhow::Result<String> {
         bail!("the password must be 6-100 characters");
     }
     Ok(password)
+}
+
+/// Observations stored per transaction: large enough to be fast, small enough
+/// that the progress bar moves and a failure loses little.
+const IMPORT_CHUNK: usize = 5_000;
+
+async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyhow::Result<()> {
+    use crate::engine::observation::{parse_csv_batch, parse_json_batch};
+    use std::io::Read;
+
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    for file in files {
+        let name = file.display().to_string();
+        let mut text = String::new();
+        if name == "-" {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading standard input")?;
+        } else {
+            text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
+        }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let is_csv = match format {
+            Some(f) => f == "csv",
+            None => {
+                name.to_ascii_lowercase().ends_with(".csv")
+                    || !matches!(text.trim_start().chars().next(), Some('[' | '{') | None)
+            }
+        };
+        let now = now_ms();
+        let batch = if is_csv {
+            parse_csv_batch(text.as_bytes(), now)
+        } else {
+            parse_json_batch(text, now)
+        }
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+
+        let bar = indicatif::ProgressBar::new(batch.observations.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} observations ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        for chunk in batch.observations.chunks(IMPORT_CHUNK) {
+            let counts = store
+                .ingest(chunk)
+                .await
+                .with_context(|| format!("{name}: storing observations"))?;
+            accepted += counts.accepted;
+            duplicates += counts.duplicates;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        for (line, reason) in batch.rejected.iter().take(20) {
+            eprintln!("{name}:{line}: {reason}");
+        }
+        if batch.rejected.len() > 20 {
+            eprintln!(
+                "{name}: ... and {} more rejected lines",
+                batch.rejected.len() - 20
+            );
+        }
+        rejected += batch.rejected.len() as u64;
+    }
+    println!(
+        "imported {accepted} observations, {duplicates} duplicates skipped, {rejected} rejected"
+    );
+    if rejected > 0 {
+        bail!("{rejected} lines were rejected (the others were imported)");
+    }
+    Ok(())
 }

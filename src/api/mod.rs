@@ -7,6 +7,7 @@ pub mod auth;
 pub mod export;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod insights;
 pub mod products;
 pub mod watchlists;
@@ -28,6 +29,7 @@ use crate::app::AppState;
         (name = "insights", description = "Viral ads, heat map, trending products, trend scores"),
         (name = "watchlists", description = "Each user's watched products and alerts"),
         (name = "export", description = "CSV exports"),
+        (name = "ingest", description = "Observations of content on the platforms"),
         (name = "admin", description = "User management (administrators)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
@@ -61,4 +63,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(insights::router())
         .merge(watchlists::router())
         .merge(export::router())
+        .merge(ingest::router())
 }

@@ -6,4 +6,5 @@ pub mod alerts;
 pub mod engagement;
 pub mod geo;
 pub mod heatmap;
+pub mod observation;
 pub mod score;

@@ -4,6 +4,7 @@
 
 mod ads;
 mod changes;
+mod observations;
 mod products;
 mod scores;
 mod tokens;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use ads::{Ad, NewAd, ViralAdRow};
+pub use observations::IngestCounts;
 pub use products::{NewProduct, Product};
 pub use scores::{RegionCount, ScoreRecord, TrendingRow};
 pub use tokens::RefreshOutcome;

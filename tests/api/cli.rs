@@ -36,6 +36,7 @@ fn every_command_has_help() {
         vec!["user", "list", "--help"],
         vec!["user", "delete", "--help"],
         vec!["backup", "--help"],
+        vec!["import", "--help"],
         vec!["version", "--help"],
     ] {
         let out = marketscout(dir.path(), &args, &[]);
@@ -288,4 +289,55 @@ async fn serve_runs_on_sqlite_logs_no_secrets_and_stops_cleanly_on_sigterm() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn import_reads_ndjson_csv_and_stdin_and_names_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.ndjson"),
+        "{\"platform\":\"youtube\",\"kind\":\"video\",\"platform_id\":\"v1\",\"observed_at\":\"2025-09-01T00:00:00Z\",\"views\":5}\n\
+         {\"platform\":\"youtube\",\"kind\":\"video\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.csv"),
+        "platform,kind,platform_id,observed_at,views\nreddit,post,t3_x,2025-09-01,7\n",
+    )
+    .unwrap();
+    let out = marketscout(dir.path(), &["import", "a.ndjson", "b.csv"], &[]);
+    let msg = text(&out);
+    assert!(
+        !out.status.success(),
+        "a rejected line makes the exit status non-zero"
+    );
+    assert!(msg.contains("a.ndjson:2: platform_id is required"), "{msg}");
+    assert!(
+        msg.contains("imported 2 observations, 0 duplicates skipped, 1 rejected"),
+        "{msg}"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketscout"))
+        .args(["import", "-"])
+        .current_dir(dir.path())
+        .env("MARKETSCOUT_DATA_DIR", dir.path().join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[{\"platform\":\"reddit\",\"kind\":\"post\",\"platform_id\":\"t3_x\",\"observed_at\":\"2025-09-01\"}]")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("imported 0 observations, 1 duplicates skipped, 0 rejected"),
+        "{}",
+        text(&out)
+    );
 }

@@ -101,3 +101,23 @@ async fn every_schema_reference_in_the_document_resolves() {
         );
     }
 }
+
+/// `docs/observation.schema.json` is the observation format as the API documents it.
+/// After changing `ObservationIn`, regenerate it with `UPDATE_DOCS=1 cargo test --test api contract`.
+#[tokio::test]
+async fn the_published_observation_schema_matches_the_api() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut schema = doc["components"]["schemas"]["ObservationIn"].clone();
+    assert!(schema.is_object());
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+    schema["title"] = "MarketScout observation".into();
+    let expected = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/observation.schema.json");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(published, expected, "regenerate with UPDATE_DOCS=1");
+}

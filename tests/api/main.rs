@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod contract;
 mod helpers;
+mod ingest;
 mod insights;
 mod products;
 mod ratelimit;

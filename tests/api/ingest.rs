@@ -1,0 +1,108 @@
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn obs(id: &str, observed_at: &str, views: i64) -> Value {
+    json!({"platform": "tiktok", "kind": "video", "platform_id": id, "observed_at": observed_at,
+           "text": "Glow up #ledlights", "country": "US", "views": views})
+}
+
+async fn ingest_raw(app: &TestApp, token: &str, body: String, content_type: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url("/ingest"))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    json_of(res).await
+}
+
+#[tokio::test]
+async fn good_bad_and_duplicate_lines_are_counted_apart() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let lines = [
+        obs("1", "2025-09-01T00:00:00Z", 10).to_string(),
+        "{not json".to_owned(),
+        obs("1", "2025-09-02T00:00:00Z", 50).to_string(),
+        json!({"platform": "tiktok", "kind": "video"}).to_string(),
+        obs("1", "2025-09-01T00:00:00Z", 10).to_string(), // the first line again
+    ];
+    let (status, report) = ingest_raw(&app, &token, lines.join("\n"), "application/x-ndjson").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["accepted"].as_u64(),
+            report["duplicates"].as_u64(),
+            report["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(report["errors"][0]["line"], 2);
+    assert_eq!(report["errors"][1]["line"], 4);
+    assert!(
+        report["errors"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("platform_id is required")
+    );
+
+    // Re-sending the whole body stores nothing new.
+    let (_, again) = ingest_raw(&app, &token, lines.join("\n"), "application/x-ndjson").await;
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+    let (contents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contents")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    let (snapshots,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (contents, snapshots),
+        (1, 2),
+        "one video, seen at two moments"
+    );
+}
+
+#[tokio::test]
+async fn a_json_array_works_too_and_ids_stay_exact() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let body = r#"[{"platform":"TikTok","kind":"video","platform_id":7412345678901234567,"observed_at":1756684800}]"#;
+    let (status, report) = ingest_raw(&app, &token, body.to_owned(), "application/json").await;
+    assert_eq!((status, report["accepted"].as_u64()), (200, Some(1)));
+    let (id,): (String,) = sqlx::query_as("SELECT platform_id FROM contents")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(id, "7412345678901234567");
+    let (status, body) = ingest_raw(
+        &app,
+        &token,
+        "[{\"platform\": ".to_owned(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body"]));
+}
+
+#[tokio::test]
+async fn ingest_needs_an_account() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/ingest"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
