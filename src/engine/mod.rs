@@ -6,5 +6,6 @@ pub mod alerts;
 pub mod engagement;
 pub mod geo;
 pub mod heatmap;
+pub mod matching;
 pub mod observation;
 pub mod score;
