@@ -62,6 +62,18 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Run the early-detection engine over daily series, day by day, as it would have
+    /// run live. Input: CSV `series,date,value` (rows in any order; missing days are 0).
+    /// Output: CSV `series,date,score,stage`; a row whose stage is `emerging` or
+    /// `exploding` is a flag. Each row uses only input dated on or before its day.
+    Backtest {
+        /// Input CSV, or `-` for standard input.
+        #[arg(long, value_name = "SERIES.csv")]
+        input: PathBuf,
+        /// Output CSV, or `-` for standard output.
+        #[arg(long, value_name = "FLAGS.csv")]
+        output: PathBuf,
+    },
     /// Print the version.
     Version,
 }
@@ -141,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             import(&store, &files, format.as_deref()).await
         }
+        Some(Command::Backtest { input, output }) => backtest(&input, &output),
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -344,5 +357,30 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     if rejected > 0 {
         bail!("{rejected} lines were rejected (the others were imported)");
     }
+    Ok(())
+}
+
+fn backtest(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let series = if input.as_os_str() == "-" {
+        crate::backtest::read_series(std::io::stdin().lock())
+    } else {
+        let file =
+            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        crate::backtest::read_series(std::io::BufReader::new(file))
+    }
+    .with_context(|| format!("reading {}", input.display()))?;
+    let rows = if output.as_os_str() == "-" {
+        crate::backtest::write_flags(&series, std::io::stdout().lock())?
+    } else {
+        let file = std::fs::File::create(output)
+            .with_context(|| format!("creating {}", output.display()))?;
+        crate::backtest::write_flags(&series, file)?
+    };
+    eprintln!(
+        "{} series, {rows} days scored in {:.2} s",
+        series.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -37,6 +37,7 @@ fn every_command_has_help() {
         vec!["user", "delete", "--help"],
         vec!["backup", "--help"],
         vec!["import", "--help"],
+        vec!["backtest", "--help"],
         vec!["version", "--help"],
     ] {
         let out = marketscout(dir.path(), &args, &[]);
@@ -340,4 +341,67 @@ fn import_reads_ndjson_csv_and_stdin_and_names_bad_lines() {
         "{}",
         text(&out)
     );
+}
+
+/// The ratchet of docs/SCORING.md: on the real dev set, the engine must keep its recorded
+/// recall (within 0.02), its false-alarm rate and its lead over every baseline.
+#[test]
+fn backtest_keeps_its_recorded_figures_on_real_data() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let series = shared.join("data/attention/dev.csv");
+    let scorer = shared.join("tools/score_detection.py");
+    if !series.exists() || !scorer.exists() {
+        eprintln!("skipped: the real attention data (../shared/data/attention) is not here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.csv");
+    let out = marketscout(
+        dir.path(),
+        &[
+            "backtest",
+            "--input",
+            series.to_str().unwrap(),
+            "--output",
+            flags.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let scored = Command::new("python3")
+        .arg(&scorer)
+        .args([
+            "--series",
+            series.to_str().unwrap(),
+            "--flags",
+            flags.to_str().unwrap(),
+            "--best-baseline-at-fa",
+        ])
+        .output()
+        .expect("python3 runs the scorer");
+    let report = text(&scored);
+    assert!(scored.status.success(), "{report}");
+    let figure = |line_start: &str, key: &str| -> Vec<f64> {
+        report
+            .lines()
+            .filter(|l| l.starts_with(line_start))
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(key)))
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let recall = figure("recall_before_half_peak=", "recall_before_half_peak=")[0];
+    let false_alarms = figure("recall_before_half_peak=", "false_alarms_per_1000_days=")[0];
+    let lead = figure("recall_before_half_peak=", "median_lead_days=")[0];
+    assert!(recall >= 0.500 - 0.02, "recall fell to {recall}: {report}");
+    assert!(
+        false_alarms <= 1.0,
+        "{false_alarms} false alarms per 1000 days: {report}"
+    );
+    assert!(lead >= 7.0, "median lead {lead} days: {report}");
+    for baseline in figure("baseline_at_fa", "recall_before_half_peak=") {
+        assert!(
+            recall >= 2.0 * baseline,
+            "a baseline reaches {baseline} at our false-alarm rate: {report}"
+        );
+    }
 }

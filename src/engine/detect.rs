@@ -1,0 +1,259 @@
+//! Early detection over a daily attention series: for every day, a 0-100 score
+//! and a lifecycle stage, using only that day and the days before it.
+//!
+//! The rule, in words a seller can check: a product is flagged when its last
+//! 3 days average at least 3.5 times its usual level (the median of days
+//! t-67..t-8, which a short spike cannot move) and each of its last 5 days was
+//! already at least 1.5 times that level (a sustained rise, not one lucky day).
+//! A flag lasts at least 20 days, then ends when the level falls back under 2
+//! times the usual one: one episode is one alert. Small counts are shrunk
+//! toward the usual level by a pseudo-count of a tenth of the series' own mean,
+//! so going from 1 to 3 mentions is not an explosion, whatever the scale of the
+//! series. There is no constant tied to a platform or a series.
+//!
+//! Measured on real series in `docs/SCORING.md` ("How early, how often wrong").
+
+use serde::Serialize;
+
+/// Days between the end of the usual-level window and today.
+const LAG: usize = 8;
+/// Length of the usual-level window.
+const WIDTH: usize = 60;
+/// Pseudo-count, as a share of the window's mean.
+const PSEUDO: f64 = 0.10;
+/// Days in the short mean.
+const SHORT: usize = 3;
+/// Short-mean ratio that starts a flag...
+const ENTER: f64 = 3.5;
+/// ...if each of the last `SUSTAIN_DAYS` days was at least this ratio.
+const SUSTAIN: f64 = 1.5;
+const SUSTAIN_DAYS: usize = 5;
+/// A flag ends under this ratio, once it has lasted `HOLD_DAYS`.
+const EXIT: f64 = 2.0;
+const HOLD_DAYS: usize = 20;
+
+/// The first day with a full usual-level window.
+pub const WARM_UP_DAYS: usize = LAG + WIDTH - 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Emerging,
+    Rising,
+    Exploding,
+    Peaking,
+    Saturated,
+    Declining,
+    Dormant,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Emerging => "emerging",
+            Stage::Rising => "rising",
+            Stage::Exploding => "exploding",
+            Stage::Peaking => "peaking",
+            Stage::Saturated => "saturated",
+            Stage::Declining => "declining",
+            Stage::Dormant => "dormant",
+        }
+    }
+
+    /// Whether this stage is an alert ("about to go viral").
+    pub fn is_flag(self) -> bool {
+        matches!(self, Stage::Emerging | Stage::Exploding)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Day {
+    /// 0-100: 100 x log10 of the short-mean ratio (10 times the usual level scores 100).
+    pub score: f64,
+    pub stage: Stage,
+}
+
+/// `a / d`, with an all-zero history making any positive value infinitely above it.
+fn ratio(a: f64, d: f64) -> f64 {
+    if d > 0.0 {
+        a / d
+    } else if a > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    }
+}
+
+fn trailing_mean(x: &[f64], t: usize, k: usize) -> Option<f64> {
+    (t + 1 >= k).then(|| x[t + 1 - k..=t].iter().sum::<f64>() / k as f64)
+}
+
+fn median(window: &mut [f64]) -> f64 {
+    let n = window.len();
+    let mid = n / 2;
+    let (left, upper, _) = window.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
+    }
+}
+
+/// Scores and stages of every day of a series of daily non-negative values.
+pub fn detect(x: &[f64]) -> Vec<Day> {
+    let n = x.len();
+    let mut out = Vec::with_capacity(n);
+    let mut window = Vec::with_capacity(WIDTH);
+    let mut day_ratio = vec![0.0; n];
+    let mut m7 = vec![0.0; n];
+    let mut flagged = false;
+    let mut since = 0usize;
+    for t in 0..n {
+        m7[t] = trailing_mean(x, t, 7).unwrap_or(0.0);
+        if t < WARM_UP_DAYS {
+            out.push(Day {
+                score: 0.0,
+                stage: Stage::Dormant,
+            });
+            continue;
+        }
+        window.clear();
+        window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
+        let mean = window.iter().sum::<f64>() / WIDTH as f64;
+        let usual = median(&mut window);
+        let c = PSEUDO * mean;
+        let d = usual + c;
+        day_ratio[t] = ratio(x[t] + c, d);
+        let short = ratio(trailing_mean(x, t, SHORT).unwrap_or(0.0) + c, d);
+        let sustained = (t + 1 - SUSTAIN_DAYS..=t).all(|j| day_ratio[j] >= SUSTAIN);
+
+        if flagged {
+            since += 1;
+            if short < EXIT && since >= HOLD_DAYS {
+                flagged = false;
+            }
+        } else if short >= ENTER && sustained {
+            flagged = true;
+            since = 0;
+        }
+
+        let week = ratio(m7[t] + c, d);
+        let growth = if t >= 7 { ratio(m7[t], m7[t - 7]) } else { 1.0 };
+        let recent_high = m7[t.saturating_sub(29)..=t]
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
+        let stage = if flagged {
+            if short >= 2.0 * ENTER || growth >= 2.0 {
+                Stage::Exploding
+            } else {
+                Stage::Emerging
+            }
+        } else if week < SUSTAIN {
+            Stage::Dormant
+        } else if growth < 0.8 || m7[t] < 0.7 * recent_high {
+            Stage::Declining
+        } else if growth >= 1.2 {
+            Stage::Rising
+        } else if m7[t] >= 0.9 * recent_high && week >= EXIT {
+            Stage::Peaking
+        } else {
+            Stage::Saturated
+        };
+        let score = if short.is_infinite() {
+            100.0
+        } else {
+            (100.0 * short.max(1e-12).log10()).clamp(0.0, 100.0)
+        };
+        out.push(Day { score, stage });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(days: &[Day]) -> Vec<usize> {
+        days.iter()
+            .enumerate()
+            .filter(|(_, d)| d.stage.is_flag())
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// A base level with weekly noise, then a rise over `ramp` days to `peak` times it.
+    fn viral(base: f64, start: usize, ramp: usize, peak: f64, len: usize) -> Vec<f64> {
+        (0..len)
+            .map(|t| {
+                let noise = 1.0 + 0.2 * ((t * 7 % 5) as f64 / 5.0 - 0.4);
+                let boost = if t < start {
+                    1.0
+                } else {
+                    1.0 + (peak - 1.0) * ((t - start) as f64 / ramp as f64).min(1.0)
+                };
+                base * noise * boost
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_ramping_explosion_is_flagged_before_its_half_peak() {
+        for base in [3.0, 200.0, 2_000_000.0] {
+            let x = viral(base, 150, 20, 12.0, 220);
+            let f = flags(&detect(&x));
+            assert!(!f.is_empty(), "base {base}");
+            assert!(f[0] < 150 + 10, "flagged at day {} for base {base}", f[0]);
+        }
+    }
+
+    #[test]
+    fn flat_or_slowly_declining_series_are_never_flagged() {
+        let flat: Vec<f64> = (0..400).map(|t| 50.0 + (t % 7) as f64).collect();
+        assert!(flags(&detect(&flat)).is_empty());
+        let declining: Vec<f64> = (0..400).map(|t| 1000.0 * 0.995f64.powi(t)).collect();
+        assert!(flags(&detect(&declining)).is_empty());
+        let zeros = vec![0.0; 300];
+        assert!(flags(&detect(&zeros)).is_empty());
+    }
+
+    #[test]
+    fn appending_future_days_never_changes_the_past() {
+        let x = viral(40.0, 120, 15, 9.0, 300);
+        let full = detect(&x);
+        for cut in [70, 121, 140, 200, 299] {
+            assert_eq!(detect(&x[..cut]), full[..cut], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn shifting_a_series_in_time_shifts_its_flags() {
+        let x = viral(40.0, 120, 15, 9.0, 260);
+        let mut shifted = x[..1].repeat(30);
+        shifted.extend_from_slice(&x);
+        let a = flags(&detect(&x));
+        let b: Vec<usize> = flags(&detect(&shifted)).iter().map(|t| t - 30).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn scores_stay_between_0_and_100() {
+        let mut x = viral(1.0, 100, 3, 1e6, 200);
+        x[150] = 0.0;
+        for d in detect(&x) {
+            assert!((0.0..=100.0).contains(&d.score), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn one_explosion_is_one_alert() {
+        let x = viral(100.0, 100, 10, 20.0, 200);
+        let days = detect(&x);
+        let onsets = (1..days.len())
+            .filter(|&t| days[t].stage.is_flag() && !days[t - 1].stage.is_flag())
+            .count();
+        assert_eq!(onsets, 1);
+    }
+}
