@@ -1,14 +1,92 @@
 //! Ingest of observations: content upserted once per (platform, platform id),
-//! one metric snapshot per observation time.
+//! one metric snapshot per observation time. Rows go in multi-row statements:
+//! a round trip per 16 observations instead of two per observation.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::{Store, StoreError, StoreResult};
 use crate::engine::observation::Observation;
+
+/// Observations per statement. sqlx's SQLite driver looks every bound parameter
+/// up by name, a cost that grows with the square of a statement's parameters:
+/// importing 100,000 observations took 21 s at 400 rows per statement, 4.2 s at
+/// 40 and 3.5 s at 16 (7.4 s with one statement per row).
+const ROWS_PER_STATEMENT: usize = 16;
 
 /// How many observations were new, and how many had been stored before.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IngestCounts {
     pub accepted: u64,
     pub duplicates: u64,
+}
+
+/// One content row, merged from every observation of it in a chunk.
+struct ContentRow<'a> {
+    first: &'a Observation,
+    url: Option<&'a str>,
+    author: Option<&'a str>,
+    text: Option<&'a str>,
+    hashtags: Option<String>,
+    country: Option<&'a str>,
+    language: Option<&'a str>,
+    published_at: Option<i64>,
+    first_seen: i64,
+    last_seen: i64,
+}
+
+impl<'a> ContentRow<'a> {
+    fn new(o: &'a Observation) -> Self {
+        let mut row = Self {
+            first: o,
+            url: None,
+            author: None,
+            text: None,
+            hashtags: None,
+            country: None,
+            language: None,
+            published_at: None,
+            first_seen: o.observed_at,
+            last_seen: o.observed_at,
+        };
+        row.absorb(o);
+        row
+    }
+
+    /// Later sightings fill in what earlier ones lacked or replace it, never erase it.
+    fn absorb(&mut self, o: &'a Observation) {
+        self.url = o.url.as_deref().or(self.url);
+        self.author = o.author.as_deref().or(self.author);
+        self.text = o.text.as_deref().or(self.text);
+        if !o.hashtags.is_empty() {
+            self.hashtags = Some(o.hashtags.join(" "));
+        }
+        self.country = o.country.as_deref().or(self.country);
+        self.language = o.language.as_deref().or(self.language);
+        self.published_at = o.published_at.or(self.published_at);
+        self.first_seen = self.first_seen.min(o.observed_at);
+        self.last_seen = self.last_seen.max(o.observed_at);
+    }
+}
+
+fn placeholders(rows: usize, per_row: usize) -> String {
+    let mut sql = String::with_capacity(rows * per_row * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..per_row {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(r * per_row + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 impl Store {
@@ -21,48 +99,112 @@ impl Store {
             return Ok(counts);
         }
         let mut tx = self.begin_write().await?;
-        for o in batch {
-            let hashtags = (!o.hashtags.is_empty()).then(|| o.hashtags.join(" "));
-            // Later sightings fill in what earlier ones lacked, never erase it.
-            let (content_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO contents (platform, platform_id, kind, url, author, text, hashtags, \
-                 country, language, published_at, first_seen_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-                 ON CONFLICT (platform, platform_id) DO UPDATE SET \
-                 url = COALESCE(excluded.url, contents.url), \
-                 author = COALESCE(excluded.author, contents.author), \
-                 text = COALESCE(excluded.text, contents.text), \
-                 hashtags = COALESCE(excluded.hashtags, contents.hashtags), \
-                 country = COALESCE(excluded.country, contents.country), \
-                 language = COALESCE(excluded.language, contents.language), \
-                 published_at = COALESCE(excluded.published_at, contents.published_at), \
-                 first_seen_at = CASE WHEN excluded.first_seen_at < contents.first_seen_at \
-                   THEN excluded.first_seen_at ELSE contents.first_seen_at END, \
-                 last_seen_at = CASE WHEN excluded.last_seen_at > contents.last_seen_at \
-                   THEN excluded.last_seen_at ELSE contents.last_seen_at END \
-                 RETURNING id",
-            )
-            .bind(o.platform)
-            .bind(&o.platform_id)
-            .bind(o.kind)
-            .bind(o.url.as_deref())
-            .bind(o.author.as_deref())
-            .bind(o.text.as_deref())
-            .bind(hashtags.as_deref())
-            .bind(o.country.as_deref())
-            .bind(o.language.as_deref())
-            .bind(o.published_at)
-            .bind(o.observed_at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
-            let inserted = sqlx::query(
-                "INSERT INTO snapshots (content_id, observed_at, views, impressions_lower, \
-                 impressions_upper, likes, comments, shares, spend_lower, spend_upper) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (content_id, observed_at) DO NOTHING",
-            )
-            .bind(content_id)
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let ids = upsert_contents(&mut tx, chunk).await?;
+            let mut seen = HashSet::new();
+            let mut fresh = Vec::with_capacity(chunk.len());
+            for o in chunk {
+                let id = ids[&(o.platform, o.platform_id.as_str())];
+                if seen.insert((id, o.observed_at)) {
+                    fresh.push((id, o));
+                } else {
+                    counts.duplicates += 1;
+                }
+            }
+            let inserted = insert_snapshots(&mut tx, &fresh).await?;
+            counts.accepted += inserted;
+            counts.duplicates += fresh.len() as u64 - inserted;
+        }
+        self.commit(tx).await?;
+        Ok(counts)
+    }
+}
+
+/// Upserts the chunk's contents; answers each one's id by (platform, platform id).
+async fn upsert_contents<'a>(
+    tx: &mut Transaction<'static, Any>,
+    chunk: &'a [Observation],
+) -> StoreResult<HashMap<(&'a str, &'a str), i64>> {
+    let mut rows: Vec<ContentRow<'a>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for o in chunk {
+        match index.get(&(o.platform, o.platform_id.as_str())) {
+            Some(&i) => rows[i].absorb(o),
+            None => {
+                index.insert((o.platform, o.platform_id.as_str()), rows.len());
+                rows.push(ContentRow::new(o));
+            }
+        }
+    }
+    let sql = format!(
+        "INSERT INTO contents (platform, platform_id, kind, url, author, text, hashtags, \
+         country, language, published_at, first_seen_at, last_seen_at) VALUES {} \
+         ON CONFLICT (platform, platform_id) DO UPDATE SET \
+         url = COALESCE(excluded.url, contents.url), \
+         author = COALESCE(excluded.author, contents.author), \
+         text = COALESCE(excluded.text, contents.text), \
+         hashtags = COALESCE(excluded.hashtags, contents.hashtags), \
+         country = COALESCE(excluded.country, contents.country), \
+         language = COALESCE(excluded.language, contents.language), \
+         published_at = COALESCE(excluded.published_at, contents.published_at), \
+         first_seen_at = CASE WHEN excluded.first_seen_at < contents.first_seen_at \
+           THEN excluded.first_seen_at ELSE contents.first_seen_at END, \
+         last_seen_at = CASE WHEN excluded.last_seen_at > contents.last_seen_at \
+           THEN excluded.last_seen_at ELSE contents.last_seen_at END \
+         RETURNING id, platform, platform_id",
+        placeholders(rows.len(), 12)
+    );
+    // Only placeholders are interpolated: every value is bound.
+    let mut query = sqlx::query_as::<_, (i64, String, String)>(AssertSqlSafe(sql));
+    for r in &rows {
+        query = query
+            .bind(r.first.platform)
+            .bind(r.first.platform_id.as_str())
+            .bind(r.first.kind)
+            .bind(r.url)
+            .bind(r.author)
+            .bind(r.text)
+            .bind(r.hashtags.clone())
+            .bind(r.country)
+            .bind(r.language)
+            .bind(r.published_at)
+            .bind(r.first_seen)
+            .bind(r.last_seen);
+    }
+    let returned = query
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(StoreError::classify)?;
+    let mut ids = HashMap::with_capacity(rows.len());
+    for (id, platform, platform_id) in returned {
+        if let Some(&i) = index.get(&(platform.as_str(), platform_id.as_str())) {
+            ids.insert(
+                (rows[i].first.platform, rows[i].first.platform_id.as_str()),
+                id,
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// Inserts snapshots not stored yet; answers how many were new.
+async fn insert_snapshots(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(i64, &Observation)],
+) -> StoreResult<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO snapshots (content_id, observed_at, views, impressions_lower, \
+         impressions_upper, likes, comments, shares, spend_lower, spend_upper) VALUES {} \
+         ON CONFLICT (content_id, observed_at) DO NOTHING",
+        placeholders(rows.len(), 10)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (id, o) in rows {
+        query = query
+            .bind(*id)
             .bind(o.observed_at)
             .bind(o.views)
             .bind(o.impressions.map(|b| b.lower))
@@ -71,17 +213,11 @@ impl Store {
             .bind(o.comments)
             .bind(o.shares)
             .bind(o.spend.map(|b| b.lower))
-            .bind(o.spend.and_then(|b| b.upper))
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
-            if inserted.rows_affected() == 1 {
-                counts.accepted += 1;
-            } else {
-                counts.duplicates += 1;
-            }
-        }
-        self.commit(tx).await?;
-        Ok(counts)
+            .bind(o.spend.and_then(|b| b.upper));
     }
+    let done = query
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::classify)?;
+    Ok(done.rows_affected())
 }

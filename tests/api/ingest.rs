@@ -106,3 +106,47 @@ async fn ingest_needs_an_account() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn large_batches_with_repeated_content_are_counted_exactly() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    // 1,000 lines: 300 videos seen on up to 4 days, with every 10th line sent twice.
+    let mut lines = Vec::new();
+    for i in 0..910 {
+        let day = 1 + i / 300;
+        lines.push(
+            obs(
+                &format!("v{}", i % 300),
+                &format!("2025-09-0{day}T00:00:00Z"),
+                i as i64,
+            )
+            .to_string(),
+        );
+        if i % 10 == 0 {
+            lines.push(lines.last().unwrap().clone());
+        }
+    }
+    assert_eq!(lines.len(), 1001);
+    let (status, report) = ingest_raw(&app, &token, lines.join("\n"), "application/x-ndjson").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (report["accepted"].as_u64(), report["duplicates"].as_u64()),
+        (Some(910), Some(91))
+    );
+    let (contents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contents")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    let (snapshots,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!((contents, snapshots), (300, 910));
+    let (first, last): (i64, i64) =
+        sqlx::query_as("SELECT first_seen_at, last_seen_at FROM contents WHERE platform_id = 'v0'")
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(last - first, 3 * 86_400_000, "seen on days 1 to 4");
+}
