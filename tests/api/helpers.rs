@@ -285,6 +285,15 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// The single integer a query such as `SELECT COUNT(*) FROM ads` answers.
+    pub async fn scalar(&self, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(self.state.store.pool())
+            .await
+            .unwrap();
+        n
+    }
+
     pub async fn sql(&self, sql: &'static str) {
         sqlx::query(sql)
             .execute(self.state.store.pool())

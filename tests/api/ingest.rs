@@ -56,14 +56,8 @@ async fn good_bad_and_duplicate_lines_are_counted_apart() {
         (again["accepted"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(3))
     );
-    let (contents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contents")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
-    let (snapshots,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
+    let contents = app.scalar("SELECT COUNT(*) FROM contents").await;
+    let snapshots = app.scalar("SELECT COUNT(*) FROM snapshots").await;
     assert_eq!(
         (contents, snapshots),
         (1, 2),
@@ -134,14 +128,8 @@ async fn large_batches_with_repeated_content_are_counted_exactly() {
         (report["accepted"].as_u64(), report["duplicates"].as_u64()),
         (Some(910), Some(91))
     );
-    let (contents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contents")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
-    let (snapshots,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
+    let contents = app.scalar("SELECT COUNT(*) FROM contents").await;
+    let snapshots = app.scalar("SELECT COUNT(*) FROM snapshots").await;
     assert_eq!((contents, snapshots), (300, 910));
     let (first, last): (i64, i64) =
         sqlx::query_as("SELECT first_seen_at, last_seen_at FROM contents WHERE platform_id = 'v0'")

@@ -113,10 +113,7 @@ async fn calculate_score_records_history_and_trending_ranks_by_the_latest() {
     let (_, trending) = json_of(app.get("/trending?limit=1").await).await;
     assert_eq!(trending["trending_products"].as_array().unwrap().len(), 1);
     assert_eq!(trending["trending_products"][0]["product"]["id"], quiet);
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM trend_scores")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
+    let count = app.scalar("SELECT COUNT(*) FROM trend_scores").await;
     assert_eq!(count, 3, "every calculation is kept in the history");
 }
 
