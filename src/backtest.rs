@@ -99,22 +99,22 @@ pub fn read_series(input: impl Read) -> anyhow::Result<Vec<Series>> {
     Ok(out)
 }
 
+/// A CSV field: quoted (with doubled quotes) when it holds a separator, quote or line break.
+fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\"")).into()
+    } else {
+        value.into()
+    }
+}
+
 /// Writes `series,date,score,stage`, one row per series and day.
 pub fn write_flags(series: &[Series], output: impl Write) -> anyhow::Result<u64> {
     let mut out = BufWriter::new(output);
     writeln!(out, "series,date,score,stage")?;
     let mut rows = 0;
     for s in series {
-        // Series names come from the input CSV: quote them the way it would.
-        let mut name = Vec::new();
-        {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::Any(b' '))
-                .from_writer(&mut name);
-            w.write_field(&s.name)?;
-            w.flush()?;
-        }
-        let name = String::from_utf8_lossy(&name).trim_end().to_owned();
+        let name = csv_field(&s.name);
         for (i, day) in detect(&s.values).into_iter().enumerate() {
             let date = s.start + chrono::Days::new(i as u64);
             writeln!(out, "{name},{date},{:.1},{}", day.score, day.stage.as_str())?;
@@ -143,6 +143,24 @@ mod tests {
             text.starts_with("series,date,score,stage\nb,2025-01-01,0.0,dormant\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn series_names_round_trip_through_csv() {
+        let csv = "series,date,value\n\"shoes, \"\"red\"\"\",2025-01-01,1\n";
+        let s = read_series(csv.as_bytes()).unwrap();
+        assert_eq!(s[0].name, "shoes, \"red\"");
+        let mut out = Vec::new();
+        write_flags(&s, &mut out).unwrap();
+        let back = read_series_names(&out);
+        assert_eq!(back, ["shoes, \"red\""]);
+    }
+
+    fn read_series_names(flags: &[u8]) -> Vec<String> {
+        csv::Reader::from_reader(flags)
+            .records()
+            .map(|r| r.unwrap()[0].to_owned())
+            .collect()
     }
 
     #[test]

@@ -38,6 +38,16 @@ impl FieldError {
         }
     }
 
+    /// A problem with the request body as a whole.
+    pub fn body(kind: &str, msg: impl Into<String>) -> Self {
+        Self::new(vec![Value::from("body")], kind, msg)
+    }
+
+    /// A problem with one field of the request body.
+    pub fn body_field(field: &str, kind: &str, msg: impl Into<String>) -> Self {
+        Self::new(vec![Value::from("body"), Value::from(field)], kind, msg)
+    }
+
     pub fn with_input(mut self, input: Value) -> Self {
         self.input = Some(input);
         self

@@ -61,8 +61,8 @@ impl FromBody for AdCreate {
                 Some(_) => Some(Some(code.to_ascii_uppercase())),
                 None => {
                     f.push(
-                        FieldError::new(
-                            vec![json!("body"), json!("country")],
+                        FieldError::body_field(
+                            "country",
                             "value_error",
                             "Value error, not an ISO 3166-1 alpha-2 country code",
                         )

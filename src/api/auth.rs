@@ -50,8 +50,8 @@ impl FromBody for UserCreate {
                 Some(u)
             } else {
                 f.push(
-                    FieldError::new(
-                        vec![json!("body"), json!("username")],
+                    FieldError::body_field(
+                        "username",
                         "string_pattern_mismatch",
                         format!("String should match pattern '{USERNAME_PATTERN}'"),
                     )
@@ -67,8 +67,8 @@ impl FromBody for UserCreate {
                 Ok(()) => Some(e),
                 Err(reason) => {
                     f.push(
-                        FieldError::new(
-                            vec![json!("body"), json!("email")],
+                        FieldError::body_field(
+                            "email",
                             "value_error",
                             format!("value is not a valid email address: {reason}"),
                         )
@@ -257,8 +257,8 @@ impl<S: Send + Sync> FromRequest<S> for PasswordForm {
             .and_then(|g| match g {
                 Some(g) if g != "password" => {
                     fields.push(
-                        FieldError::new(
-                            vec![json!("body"), json!("grant_type")],
+                        FieldError::body_field(
+                            "grant_type",
                             "string_pattern_mismatch",
                             "String should match pattern '^password$'",
                         )

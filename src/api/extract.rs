@@ -336,15 +336,13 @@ pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result
 pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::Validation(vec![
-            FieldError::new(vec![json!("body")], "missing", "Field required")
-                .with_input(Value::Null),
+            FieldError::body("missing", "Field required").with_input(Value::Null),
         ]));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::Validation(vec![
-            FieldError::new(
-                vec![json!("body")],
+            FieldError::body(
                 "model_attributes_type",
                 "Input should be a valid dictionary or object to extract fields from",
             )

@@ -104,18 +104,13 @@ async fn ingest(
     body: axum::body::Bytes,
 ) -> Result<Json<IngestReport>, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|_| {
-        ApiError::Validation(vec![crate::error::FieldError::new(
-            vec![serde_json::json!("body")],
+        ApiError::Validation(vec![crate::error::FieldError::body(
             "value_error",
             "The body is not UTF-8 text",
         )])
     })?;
     let batch = parse_json_batch(text, now_ms()).map_err(|reason| {
-        ApiError::Validation(vec![crate::error::FieldError::new(
-            vec![serde_json::json!("body")],
-            "json_invalid",
-            reason,
-        )])
+        ApiError::Validation(vec![crate::error::FieldError::body("json_invalid", reason)])
     })?;
     let counts = state.store.ingest(&batch.observations).await?;
     Ok(Json(IngestReport {

@@ -231,7 +231,6 @@ async fn calculate_score(
         StoreError::NotFound(_) => ApiError::not_found("Product"),
         e => e.into(),
     };
-    state.store.product(product_id).await.map_err(not_found)?;
     let ads = state.store.ads_for_product(product_id).await?;
     let now = now_ms();
     let signals: Vec<AdSignal<'_>> = ads

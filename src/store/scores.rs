@@ -35,17 +35,7 @@ impl Store {
         now: Millis,
     ) -> StoreResult<ScoreRecord> {
         let mut tx = self.begin_write().await?;
-        let record: ScoreRecord = sqlx::query_as(
-            "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id, product_id, score, ad_count, calculated_at",
-        )
-        .bind(product_id)
-        .bind(score)
-        .bind(ad_count)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::classify)?;
+        // The product's row first: a missing product is "not found", not a foreign-key error.
         let updated = sqlx::query(
             "UPDATE products SET latest_score = $1, latest_score_at = $2 WHERE id = $3",
         )
@@ -58,6 +48,17 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound("product"));
         }
+        let record: ScoreRecord = sqlx::query_as(
+            "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id, product_id, score, ad_count, calculated_at",
+        )
+        .bind(product_id)
+        .bind(score)
+        .bind(ad_count)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::classify)?;
         self.commit(tx).await?;
         Ok(record)
     }
