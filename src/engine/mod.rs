@@ -3,6 +3,7 @@
 //! tested and benchmarked on its own.
 
 pub mod alerts;
+pub mod attention;
 pub mod detect;
 pub mod engagement;
 pub mod geo;
