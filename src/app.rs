@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -31,6 +32,7 @@ use crate::config::{Config, CorsOrigins};
 use crate::error::json_detail;
 use crate::middleware;
 use crate::ratelimit::RateLimiter;
+use crate::refresh::{MatcherCache, run_scheduler};
 use crate::store::{PoolOptions, Store};
 
 pub struct App {
@@ -40,6 +42,9 @@ pub struct App {
     pub keys: TokenKeys,
     pub limiter: RateLimiter,
     pub metrics: PrometheusHandle,
+    pub matcher: MatcherCache,
+    /// Wakes the scheduler when product terms change (history to match again).
+    pub rematch: Arc<Notify>,
 }
 
 /// Cheap to clone: every request gets one.
@@ -105,6 +110,8 @@ impl AppState {
             store,
             keys,
             limiter,
+            matcher: MatcherCache::default(),
+            rematch: Arc::new(Notify::new()),
         })))
     }
 }
@@ -254,6 +261,18 @@ impl Application {
                 .clone()
                 .watch_changes(self.state.config.database.clone(), background.clone()),
         );
+        // Without a schedule the loop still re-matches on demand; a week is "never".
+        let every = self
+            .state
+            .config
+            .refresh_interval
+            .unwrap_or(std::time::Duration::from_secs(7 * 24 * 3600));
+        let scheduler = tokio::spawn(run_scheduler(
+            store.clone(),
+            every,
+            self.state.rematch.clone(),
+            background.clone(),
+        ));
         let router = build_router(self.state);
         let served = axum::serve(
             self.listener,
@@ -264,6 +283,7 @@ impl Application {
         .context("the HTTP server stopped");
         background.cancel();
         let _ = watcher.await;
+        let _ = scheduler.await;
         store.close().await;
         served
     }

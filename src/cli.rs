@@ -295,6 +295,11 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     use std::io::Read;
 
     let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let matcher = crate::refresh::MatcherCache::default()
+        .get(store)
+        .await
+        .context("reading product terms")?;
+    let mut touched = std::collections::BTreeSet::new();
     for file in files {
         let name = file.display().to_string();
         let mut text = String::new();
@@ -332,9 +337,10 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
         bar.set_prefix(name.clone());
         for chunk in batch.observations.chunks(IMPORT_CHUNK) {
             let counts = store
-                .ingest(chunk)
+                .ingest(chunk, &matcher)
                 .await
                 .with_context(|| format!("{name}: storing observations"))?;
+            touched.extend(counts.products);
             accepted += counts.accepted;
             duplicates += counts.duplicates;
             bar.inc(chunk.len() as u64);
@@ -351,8 +357,14 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
         }
         rejected += batch.rejected.len() as u64;
     }
+    let products: Vec<i64> = touched.into_iter().collect();
+    let refreshed = crate::refresh::refresh_products(store, &products, now_ms(), false)
+        .await
+        .context("refreshing trend scores")?;
     println!(
-        "imported {accepted} observations, {duplicates} duplicates skipped, {rejected} rejected"
+        "imported {accepted} observations, {duplicates} duplicates skipped, {rejected} rejected; \
+         {} products refreshed",
+        refreshed.products
     );
     if rejected > 0 {
         bail!("{rejected} lines were rejected (the others were imported)");

@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// of a second (PostgreSQL NOTIFY, SQLite's data_version).
     #[arg(long, env = "CACHE_TTL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub cache_ttl_ms: u64,
+    /// Minutes between full refreshes of every product's trend report
+    /// (0: only after ingests and on demand).
+    #[arg(long, env = "REFRESH_INTERVAL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=10_080))]
+    pub refresh_interval_minutes: u64,
 
     /// Database connections in the pool [default: 2 per CPU core on SQLite, whose
     /// connections each hold a thread; 16 on PostgreSQL].
@@ -161,6 +165,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub cache_ttl: Duration,
+    /// `None`: no scheduled full refresh.
+    pub refresh_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +247,8 @@ impl ServeArgs {
             max_body_bytes: usize::try_from(self.max_body_bytes).context("MAX_BODY_BYTES")?,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
             cache_ttl: Duration::from_millis(self.cache_ttl_ms),
+            refresh_interval: (self.refresh_interval_minutes > 0)
+                .then(|| Duration::from_secs(60 * self.refresh_interval_minutes)),
         })
     }
 }

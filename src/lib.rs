@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod middleware;
 pub mod ratelimit;
+pub mod refresh;
 pub mod store;
 pub mod telemetry;
 pub mod time;

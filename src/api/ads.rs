@@ -156,7 +156,12 @@ async fn create_ad(
         })
         .await;
     match created {
-        Ok(ad) => Ok(Json(ad.into())),
+        Ok(ad) => {
+            // A new ad is new evidence: the product's report (score, heat map) follows it.
+            crate::refresh::refresh_products(&state.store, &[ad.product_id], ad.created_at, false)
+                .await?;
+            Ok(Json(ad.into()))
+        }
         Err(StoreError::NotFound(_)) => Err(ApiError::not_found("Product")),
         Err(e) => Err(e.into()),
     }

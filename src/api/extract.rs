@@ -61,6 +61,11 @@ impl<'a> Fields<'a> {
         );
     }
 
+    /// Whether a value was given for `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     fn present(&self, name: &str) -> Option<&'a Value> {
         // Query strings cannot carry null; for JSON, an explicit null is "missing" only for
         // optional fields, which callers handle through the `opt_` helpers.
@@ -203,6 +208,104 @@ impl<'a> Fields<'a> {
                 None
             }
             Ok(i) => Some(i as i64),
+        }
+    }
+
+    /// An optional list of strings (absent or null gives `Some(None)`), at most
+    /// `max_items` long, each trimmed and `1..=max_len` characters. Errors name
+    /// the item's index, as pydantic does.
+    pub fn opt_string_list(
+        &mut self,
+        name: &str,
+        max_items: usize,
+        max_len: usize,
+    ) -> Option<Option<Vec<String>>> {
+        let v = match self.present(name) {
+            None | Some(Value::Null) => return Some(None),
+            Some(v) => v,
+        };
+        let Value::Array(items) = v else {
+            self.errors.push(
+                FieldError::new(
+                    loc(self.source, name),
+                    "list_type",
+                    "Input should be a valid list",
+                )
+                .with_input(truncated_value(v)),
+            );
+            return None;
+        };
+        if items.len() > max_items {
+            self.errors.push(
+                FieldError::new(
+                    loc(self.source, name),
+                    "too_long",
+                    format!(
+                        "List should have at most {max_items} items after validation, not {}",
+                        items.len()
+                    ),
+                )
+                .with_ctx(json!({ "field_type": "List", "max_length": max_items, "actual_length": items.len() })),
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let at = {
+                let mut l = loc(self.source, name);
+                l.push(json!(i));
+                l
+            };
+            match item {
+                Value::String(s) if (1..=max_len).contains(&s.trim().chars().count()) => {
+                    out.push(s.trim().to_owned());
+                }
+                Value::String(s) if s.trim().is_empty() => {
+                    ok = false;
+                    self.errors.push(
+                        FieldError::new(
+                            at,
+                            "string_too_short",
+                            "String should have at least 1 character",
+                        )
+                        .with_input(item.clone())
+                        .with_ctx(json!({ "min_length": 1 })),
+                    );
+                }
+                Value::String(s) => {
+                    ok = false;
+                    self.errors.push(
+                        FieldError::new(
+                            at,
+                            "string_too_long",
+                            format!("String should have at most {max_len} characters"),
+                        )
+                        .with_input(truncated(s))
+                        .with_ctx(json!({ "max_length": max_len })),
+                    );
+                }
+                other => {
+                    ok = false;
+                    self.errors.push(
+                        FieldError::new(at, "string_type", "Input should be a valid string")
+                            .with_input(truncated_value(other)),
+                    );
+                }
+            }
+        }
+        ok.then_some(Some(out))
+    }
+
+    /// An optional value out of a fixed set of strings (absent gives `Some(None)`).
+    pub fn opt_choice(
+        &mut self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Option<Option<&'static str>> {
+        match self.present(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.check_choice(name, v, allowed).map(Some),
         }
     }
 

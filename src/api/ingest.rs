@@ -82,6 +82,8 @@ pub struct IngestReport {
     pub duplicates: u64,
     pub rejected: u64,
     pub errors: Vec<RejectedLine>,
+    /// Products the batch's content is about; their trend reports were refreshed.
+    pub products_refreshed: Vec<i64>,
 }
 
 /// Store observations. A bad line is reported and skipped; the good ones are kept.
@@ -112,8 +114,12 @@ async fn ingest(
     let batch = parse_json_batch(text, now_ms()).map_err(|reason| {
         ApiError::Validation(vec![crate::error::FieldError::body("json_invalid", reason)])
     })?;
-    let counts = state.store.ingest(&batch.observations).await?;
+    let matcher = state.matcher.get(&state.store).await?;
+    let counts = state.store.ingest(&batch.observations, &matcher).await?;
+    let products: Vec<i64> = counts.products.iter().copied().collect();
+    crate::refresh::refresh_products(&state.store, &products, now_ms(), false).await?;
     Ok(Json(IngestReport {
+        products_refreshed: products,
         accepted: counts.accepted,
         duplicates: counts.duplicates,
         rejected: batch.rejected.len() as u64,

@@ -79,22 +79,83 @@ pub fn day_of(ms: i64) -> i64 {
 /// sightings (a platform rounding "1.2M", a deleted comment) adds nothing
 /// rather than subtracting: attention already seen does not un-happen.
 pub fn add_content(out: &mut [f64], start: i64, snapshots: &[Snapshot]) {
-    let mut add = |at_ms: i64, amount: f64| {
-        let i = day_of(at_ms) - start;
-        if amount > 0.0 && (0..out.len() as i64).contains(&i) {
-            out[i as usize] += amount;
+    let mut daily = Daily::new(out.len());
+    daily.add(start, snapshots);
+    out.iter_mut().zip(&daily.units).for_each(|(o, u)| *o += u);
+}
+
+/// Day-by-day growth of one or more contents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Daily {
+    /// Engagement units gained (the attention series).
+    pub units: Vec<f64>,
+    /// Likes, comments and shares gained on content that reports views...
+    pub interactions: Vec<f64>,
+    /// ...and the views it gained: their ratio is the engagement rate.
+    pub views: Vec<f64>,
+}
+
+impl Daily {
+    pub fn new(days: usize) -> Self {
+        Self {
+            units: vec![0.0; days],
+            interactions: vec![0.0; days],
+            views: vec![0.0; days],
         }
-    };
-    let Some(first) = snapshots.first() else {
-        return;
-    };
-    let mut high = first.metrics.units();
-    add(first.at_ms, MENTION + high);
-    for s in &snapshots[1..] {
-        let units = s.metrics.units();
-        if units > high {
-            add(s.at_ms, units - high);
-            high = units;
+    }
+
+    fn clear(&mut self) {
+        for v in [&mut self.units, &mut self.interactions, &mut self.views] {
+            v.iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+
+    fn add_from(&mut self, other: &Daily) {
+        let pairs = [
+            (&mut self.units, &other.units),
+            (&mut self.interactions, &other.interactions),
+            (&mut self.views, &other.views),
+        ];
+        for (into, from) in pairs {
+            into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        }
+    }
+
+    /// Adds one content's growth, its first sighting counting in full plus a mention.
+    pub fn add(&mut self, start: i64, snapshots: &[Snapshot]) {
+        let len = self.units.len() as i64;
+        let mut previous: Option<(f64, f64, f64)> = None;
+        for s in snapshots {
+            let units = s.metrics.units();
+            let (interactions, views) = match s.metrics.engagement_rate() {
+                Some(rate) => {
+                    let views = s.metrics.views.unwrap_or(0) as f64;
+                    (rate * views, views)
+                }
+                None => (0.0, 0.0),
+            };
+            let (gain, gained_interactions, gained_views, high) = match previous {
+                None => (
+                    MENTION + units,
+                    interactions,
+                    views,
+                    (units, interactions, views),
+                ),
+                Some((u, i, v)) => (
+                    (units - u).max(0.0),
+                    (interactions - i).max(0.0),
+                    (views - v).max(0.0),
+                    (u.max(units), i.max(interactions), v.max(views)),
+                ),
+            };
+            previous = Some(high);
+            let i = day_of(s.at_ms) - start;
+            if (0..len).contains(&i) {
+                let i = i as usize;
+                self.units[i] += gain;
+                self.interactions[i] += gained_interactions;
+                self.views[i] += gained_views;
+            }
         }
     }
 }
@@ -111,35 +172,42 @@ pub struct ContentHistory<'a> {
 }
 
 /// A product's attention, day by day, in total and split by platform and by
-/// country, plus the distinct authors seen each day.
+/// country, with what the score needs to judge its breadth.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProductDays {
-    /// Day number of `total[0]`.
+    /// Day number of the first element of every series.
     pub start: i64,
-    pub total: Vec<f64>,
-    pub by_platform: BTreeMap<String, Vec<f64>>,
+    pub total: Daily,
+    pub by_platform: BTreeMap<String, Daily>,
     pub by_country: BTreeMap<String, Vec<f64>>,
-    /// New content per day (mentions).
+    /// New contents per day (mentions).
     pub mentions: Vec<f64>,
-    /// Distinct authors with a new content per day, in total over `days`.
+    /// Distinct authors of the contents first seen each day.
     pub authors: Vec<Vec<String>>,
-    pub ad_advertisers: Vec<String>,
-    /// Interactions per view over all content with views, when any.
-    pub engagement_rate: Option<f64>,
+    /// Advertisers whose first ad was seen each day.
+    pub new_advertisers: Vec<f64>,
+}
+
+impl ProductDays {
+    pub fn days(&self) -> usize {
+        self.total.units.len()
+    }
 }
 
 /// Sums the attention of a product's contents over `days` days ending with day
-/// `last_day` (inclusive). Nothing after `last_day` is used.
+/// `last_day` (inclusive). Nothing seen after `last_day` is used.
 pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize) -> ProductDays {
     let start = last_day - days as i64 + 1;
-    let mut total = vec![0.0; days];
-    let mut mentions = vec![0.0; days];
-    let mut authors: Vec<Vec<String>> = vec![Vec::new(); days];
-    let mut by_platform: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut by_country: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut advertisers: Vec<String> = Vec::new();
-    let (mut interactions, mut views) = (0.0, 0.0);
-    let mut one = vec![0.0; days];
+    let mut out = ProductDays {
+        start,
+        total: Daily::new(days),
+        mentions: vec![0.0; days],
+        authors: vec![Vec::new(); days],
+        new_advertisers: vec![0.0; days],
+        ..ProductDays::default()
+    };
+    let mut advertisers: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut one = Daily::new(days);
     let end_ms = (last_day + 1) * DAY_MS;
     for c in contents {
         let cut = c.snapshots.partition_point(|s| s.at_ms < end_ms);
@@ -147,55 +215,48 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
         let Some(first) = snaps.first() else {
             continue;
         };
-        one.iter_mut().for_each(|v| *v = 0.0);
-        add_content(&mut one, start, snaps);
+        one.clear();
+        one.add(start, snaps);
         let born = day_of(first.at_ms);
         if (start..=last_day).contains(&born) {
             let i = (born - start) as usize;
-            mentions[i] += 1.0;
+            out.mentions[i] += 1.0;
             if let Some(a) = c.author {
-                authors[i].push(a.to_owned());
+                out.authors[i].push(a.to_owned());
             }
         }
         if c.kind == "ad"
             && let Some(a) = c.author
         {
-            advertisers.push(a.to_owned());
+            let first_day = advertisers.entry(a).or_insert(born);
+            *first_day = (*first_day).min(born);
         }
-        let last = snaps[snaps.len() - 1].metrics;
-        if let Some(rate) = last.engagement_rate() {
-            views += last.views.unwrap_or(0) as f64;
-            interactions += rate * last.views.unwrap_or(0) as f64;
-        }
-        let add = |into: &mut Vec<f64>| {
-            into.iter_mut().zip(&one).for_each(|(a, b)| *a += b);
-        };
-        add(&mut total);
-        add(by_platform
+        out.total.add_from(&one);
+        out.by_platform
             .entry(c.platform.to_owned())
-            .or_insert_with(|| vec![0.0; days]));
+            .or_insert_with(|| Daily::new(days))
+            .add_from(&one);
         if let Some(country) = c.country {
-            add(by_country
+            let into = out
+                .by_country
                 .entry(country.to_owned())
-                .or_insert_with(|| vec![0.0; days]));
+                .or_insert_with(|| vec![0.0; days]);
+            into.iter_mut().zip(&one.units).for_each(|(a, b)| *a += b);
         }
     }
-    for a in &mut authors {
+    for a in &mut out.authors {
         a.sort_unstable();
         a.dedup();
     }
-    advertisers.sort_unstable();
-    advertisers.dedup();
-    ProductDays {
-        start,
-        total,
-        by_platform,
-        by_country,
-        mentions,
-        authors,
-        ad_advertisers: advertisers,
-        engagement_rate: (views > 0.0).then(|| interactions / views),
+    for day in advertisers.into_values() {
+        if (start..=last_day).contains(&day) {
+            out.new_advertisers[(day - start) as usize] += 1.0;
+        } else if day < start && days > 0 {
+            // Advertisers from before the window still saturate the market.
+            out.new_advertisers[0] += 1.0;
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -224,7 +285,11 @@ mod tests {
     #[test]
     fn a_metric_going_down_adds_nothing_and_does_not_reset_the_high_mark() {
         let mut out = vec![0.0; 5];
-        add_content(&mut out, 0, &[snap(0, 100), snap(1, 90), snap(2, 100), snap(3, 110)]);
+        add_content(
+            &mut out,
+            0,
+            &[snap(0, 100), snap(1, 90), snap(2, 100), snap(3, 110)],
+        );
         assert_eq!(out, vec![101.0, 0.0, 0.0, 10.0, 0.0]);
     }
 
@@ -252,11 +317,12 @@ mod tests {
             snapshots: vec![snap(10, 10), snap(12, 1000)],
         };
         let early = product_days(std::slice::from_ref(&c), 11, 5);
-        assert_eq!(early.total, vec![0.0, 0.0, 0.0, 11.0, 0.0]);
+        assert_eq!(early.total.units, vec![0.0, 0.0, 0.0, 11.0, 0.0]);
         let later = product_days(&[c], 12, 6);
-        assert_eq!(&later.total[..5], &early.total[..]);
-        assert_eq!(later.total[5], 990.0);
-        assert_eq!(later.by_country["US"], later.total);
+        assert_eq!(&later.total.units[..5], &early.total.units[..]);
+        assert_eq!(later.total.units[5], 990.0);
+        assert_eq!(later.by_country["US"], later.total.units);
+        assert_eq!(later.by_platform["tiktok"], later.total);
         assert_eq!(later.authors[3], vec!["a".to_owned()]);
     }
 }

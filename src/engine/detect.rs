@@ -71,6 +71,12 @@ pub struct Day {
     /// 0-100: 100 x log10 of the short-mean ratio (10 times the usual level scores 100).
     pub score: f64,
     pub stage: Stage,
+    /// The last 3 days' mean over the usual level (both shrunk by the pseudo-count).
+    pub ratio: f64,
+    /// The last 7 days' mean over the usual level.
+    pub week_ratio: f64,
+    /// The last 7 days' mean over the 7 days before.
+    pub growth: f64,
 }
 
 /// `a / d`, with an all-zero history making any positive value infinitely above it.
@@ -103,6 +109,15 @@ fn median(window: &mut [f64]) -> f64 {
 
 /// Scores and stages of every day of a series of daily non-negative values.
 pub fn detect(x: &[f64]) -> Vec<Day> {
+    detect_with_floor(x, 0.0)
+}
+
+/// [`detect`] with a pseudo-count of at least `floor`. The backtest's series
+/// come in unknown units, so its pseudo-count is relative only; a product's
+/// attention is counted in engagement units, where a floor says in absolute
+/// terms how much activity is too little to call a trend (a product that goes
+/// from nothing to three mentions is not exploding).
+pub fn detect_with_floor(x: &[f64], floor: f64) -> Vec<Day> {
     let n = x.len();
     let mut out = Vec::with_capacity(n);
     let mut window = Vec::with_capacity(WIDTH);
@@ -116,6 +131,9 @@ pub fn detect(x: &[f64]) -> Vec<Day> {
             out.push(Day {
                 score: 0.0,
                 stage: Stage::Dormant,
+                ratio: 1.0,
+                week_ratio: 1.0,
+                growth: 1.0,
             });
             continue;
         }
@@ -123,7 +141,7 @@ pub fn detect(x: &[f64]) -> Vec<Day> {
         window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
         let mean = window.iter().sum::<f64>() / WIDTH as f64;
         let usual = median(&mut window);
-        let c = PSEUDO * mean;
+        let c = (PSEUDO * mean).max(floor);
         let d = usual + c;
         day_ratio[t] = ratio(x[t] + c, d);
         let short = ratio(trailing_mean(x, t, SHORT).unwrap_or(0.0) + c, d);
@@ -167,7 +185,13 @@ pub fn detect(x: &[f64]) -> Vec<Day> {
         } else {
             (100.0 * short.max(1e-12).log10()).clamp(0.0, 100.0)
         };
-        out.push(Day { score, stage });
+        out.push(Day {
+            score,
+            stage,
+            ratio: short,
+            week_ratio: week,
+            growth,
+        });
     }
     out
 }
@@ -245,6 +269,19 @@ mod tests {
         for d in detect(&x) {
             assert!((0.0..=100.0).contains(&d.score), "{d:?}");
         }
+    }
+
+    #[test]
+    fn a_floor_keeps_a_few_mentions_from_looking_like_an_explosion() {
+        let mut x = vec![0.0; 120];
+        x[100..].iter_mut().for_each(|v| *v = 3.0);
+        assert!(
+            !flags(&detect(&x)).is_empty(),
+            "scale-free: 0 to 3 is infinite growth"
+        );
+        assert!(flags(&detect_with_floor(&x, 20.0)).is_empty());
+        x[100..].iter_mut().for_each(|v| *v = 300.0);
+        assert!(!flags(&detect_with_floor(&x, 20.0)).is_empty());
     }
 
     #[test]

@@ -106,19 +106,57 @@ impl Store {
         .map_err(StoreError::classify)
     }
 
-    /// The highest-scoring ads at or above `min_score`, best first, newest first among equals.
-    pub async fn top_ads(&self, min_score: i64, limit: i64) -> StoreResult<Vec<ViralAdRow>> {
-        sqlx::query_as(
-            "SELECT a.id, a.product_id, p.name AS product_name, a.platform, a.ad_content, a.country, \
-             a.engagement_score, a.created_at \
-             FROM ads a JOIN products p ON p.id = a.product_id \
-             WHERE a.engagement_score >= $1 \
-             ORDER BY a.engagement_score DESC, a.id DESC LIMIT $2",
-        )
-        .bind(min_score)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::classify)
+    /// The highest-scoring ads matching `f`, best first, newest first among equals.
+    pub async fn top_ads(&self, f: &AdFilter<'_>) -> StoreResult<Vec<ViralAdRow>> {
+        let mut sql = String::from(
+            "SELECT a.id, a.product_id, p.name AS product_name, a.platform, a.ad_content, \
+             a.country, a.engagement_score, a.created_at \
+             FROM ads a JOIN products p ON p.id = a.product_id WHERE a.engagement_score >= $1",
+        );
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if f.platform.is_some() {
+            sql += &format!(" AND a.platform = {}", next());
+        }
+        if f.country.is_some() {
+            sql += &format!(" AND a.country = {}", next());
+        }
+        if f.since.is_some() {
+            sql += &format!(" AND a.created_at >= {}", next());
+        }
+        sql += &format!(
+            " ORDER BY a.engagement_score DESC, a.id DESC LIMIT {}",
+            next()
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(f.min_score);
+        if let Some(p) = f.platform {
+            query = query.bind(p);
+        }
+        if let Some(c) = f.country {
+            query = query.bind(c);
+        }
+        if let Some(t) = f.since {
+            query = query.bind(t);
+        }
+        query
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::classify)
     }
+}
+
+/// What `/scan-ads` narrows ads by.
+#[derive(Debug, Default)]
+pub struct AdFilter<'a> {
+    pub min_score: i64,
+    pub limit: i64,
+    /// The brief's platform name (`TikTok`, `Twitter`...).
+    pub platform: Option<&'a str>,
+    pub country: Option<&'a str>,
+    /// Only ads first seen at or after this time.
+    pub since: Option<Millis>,
 }

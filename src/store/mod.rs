@@ -8,6 +8,7 @@ mod observations;
 mod products;
 mod scores;
 mod tokens;
+mod trends;
 mod users;
 mod watchlists;
 
@@ -21,11 +22,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-pub use ads::{Ad, NewAd, ViralAdRow};
+pub use ads::{Ad, AdFilter, NewAd, ViralAdRow};
 pub use observations::IngestCounts;
-pub use products::{NewProduct, Product};
-pub use scores::{RegionCount, ScoreRecord, TrendingRow};
+pub use products::{NewProduct, Product, ProductPatch, Terms, TermsVersion};
+pub use scores::{PlaceRow, ScoreRecord, TrendingFilter, TrendingRow};
 pub use tokens::RefreshOutcome;
+pub use trends::{
+    BriefAd, ContentToMatch, ObservedAd, ProductRefresh, RefreshInput, StoredContent,
+    brief_platform, observation_platform,
+};
 pub use users::{NewUser, User};
 pub use watchlists::{AlertCursor, WatchlistEntry, WatchlistExportRow};
 
@@ -261,6 +266,10 @@ mod tests {
     fn columns(sql: &str) -> Vec<String> {
         sql.lines()
             .map(str::trim)
+            .map(|l| match l.split_once(" ADD COLUMN ") {
+                Some((_, column)) if l.starts_with("ALTER TABLE") => column,
+                _ => l,
+            })
             .filter(|l| {
                 !l.is_empty()
                     && !l.starts_with("--")

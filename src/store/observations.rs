@@ -4,9 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use super::trends::{ContentToMatch, link_contents, products_of_contents};
 use super::{Store, StoreError, StoreResult};
+use crate::engine::matching::Matcher;
 use crate::engine::observation::Observation;
 
 /// Observations per statement. sqlx's SQLite driver looks every bound parameter
@@ -15,11 +17,13 @@ use crate::engine::observation::Observation;
 /// 40 and 3.5 s at 16 (7.4 s with one statement per row).
 const ROWS_PER_STATEMENT: usize = 16;
 
-/// How many observations were new, and how many had been stored before.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// How many observations were new, how many had been stored before, and
+/// which products the batch's contents are about.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestCounts {
     pub accepted: u64,
     pub duplicates: u64,
+    pub products: std::collections::BTreeSet<i64>,
 }
 
 /// One content row, merged from every observation of it in a chunk.
@@ -70,7 +74,7 @@ impl<'a> ContentRow<'a> {
     }
 }
 
-fn placeholders(rows: usize, per_row: usize) -> String {
+pub(super) fn placeholders(rows: usize, per_row: usize) -> String {
     let mut sql = String::with_capacity(rows * per_row * 5);
     for r in 0..rows {
         if r > 0 {
@@ -92,15 +96,25 @@ fn placeholders(rows: usize, per_row: usize) -> String {
 impl Store {
     /// Stores a batch of validated observations in one transaction: all of it, or
     /// (on a database failure) none of it. Re-sending an observation is a duplicate,
-    /// never a second snapshot.
-    pub async fn ingest(&self, batch: &[Observation]) -> StoreResult<IngestCounts> {
+    /// never a second snapshot. Contents are linked to the products `matcher`
+    /// finds in them in the same transaction.
+    pub async fn ingest(
+        &self,
+        batch: &[Observation],
+        matcher: &Matcher,
+    ) -> StoreResult<IngestCounts> {
         let mut counts = IngestCounts::default();
         if batch.is_empty() {
             return Ok(counts);
         }
         let mut tx = self.begin_write().await?;
+        let mut content_ids = Vec::new();
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            let ids = upsert_contents(&mut tx, chunk).await?;
+            let (ids, contents) = upsert_contents(&mut tx, chunk).await?;
+            content_ids.extend(contents.iter().map(|c| c.id));
+            counts
+                .products
+                .extend(link_contents(&mut tx, matcher, &contents).await?);
             let mut seen = HashSet::new();
             let mut fresh = Vec::with_capacity(chunk.len());
             for o in chunk {
@@ -115,16 +129,24 @@ impl Store {
             counts.accepted += inserted;
             counts.duplicates += fresh.len() as u64 - inserted;
         }
+        content_ids.sort_unstable();
+        content_ids.dedup();
+        counts
+            .products
+            .extend(products_of_contents(&mut tx, &content_ids).await?);
         self.commit(tx).await?;
         Ok(counts)
     }
 }
 
-/// Upserts the chunk's contents; answers each one's id by (platform, platform id).
+type ContentIds<'a> = HashMap<(&'a str, &'a str), i64>;
+
+/// Upserts the chunk's contents; answers each one's id by (platform, platform
+/// id), and the contents as they now read, for matching.
 async fn upsert_contents<'a>(
     tx: &mut Transaction<'static, Any>,
     chunk: &'a [Observation],
-) -> StoreResult<HashMap<(&'a str, &'a str), i64>> {
+) -> StoreResult<(ContentIds<'a>, Vec<ContentToMatch>)> {
     let mut rows: Vec<ContentRow<'a>> = Vec::new();
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     for o in chunk {
@@ -151,11 +173,12 @@ async fn upsert_contents<'a>(
            THEN excluded.first_seen_at ELSE contents.first_seen_at END, \
          last_seen_at = CASE WHEN excluded.last_seen_at > contents.last_seen_at \
            THEN excluded.last_seen_at ELSE contents.last_seen_at END \
-         RETURNING id, platform, platform_id",
+         RETURNING id, platform, platform_id, kind, author, text, hashtags, country, url, \
+         published_at, first_seen_at",
         placeholders(rows.len(), 12)
     );
     // Only placeholders are interpolated: every value is bound.
-    let mut query = sqlx::query_as::<_, (i64, String, String)>(AssertSqlSafe(sql));
+    let mut query = sqlx::query(AssertSqlSafe(sql));
     for r in &rows {
         query = query
             .bind(r.first.platform)
@@ -176,15 +199,40 @@ async fn upsert_contents<'a>(
         .await
         .map_err(StoreError::classify)?;
     let mut ids = HashMap::with_capacity(rows.len());
-    for (id, platform, platform_id) in returned {
+    let mut contents = Vec::with_capacity(rows.len());
+    for row in returned {
+        let get = |e: sqlx::Error| StoreError::classify(e);
+        let id: i64 = row.try_get(0).map_err(get)?;
+        let platform: String = row.try_get(1).map_err(get)?;
+        let platform_id: String = row.try_get(2).map_err(get)?;
         if let Some(&i) = index.get(&(platform.as_str(), platform_id.as_str())) {
             ids.insert(
                 (rows[i].first.platform, rows[i].first.platform_id.as_str()),
                 id,
             );
         }
+        let hashtags: Option<String> = row.try_get(6).map_err(get)?;
+        contents.push(ContentToMatch {
+            id,
+            platform,
+            kind: row.try_get(3).map_err(get)?,
+            author: row.try_get(4).map_err(get)?,
+            text: row.try_get(5).map_err(get)?,
+            hashtags: hashtags
+                .map(|t| {
+                    t.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            country: row.try_get(7).map_err(get)?,
+            url: row.try_get(8).map_err(get)?,
+            published_at: row.try_get(9).map_err(get)?,
+            first_seen_at: row.try_get(10).map_err(get)?,
+        });
     }
-    Ok(ids)
+    Ok((ids, contents))
 }
 
 /// Inserts snapshots not stored yet; answers how many were new.

@@ -1,3 +1,5 @@
+use sqlx::Row;
+
 use super::{Millis, Product, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,15 +16,8 @@ pub struct TrendingRow {
     pub product: Product,
     pub score: f64,
     pub calculated_at: Millis,
-}
-
-/// How many located ads one product has in one country.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RegionCount {
-    pub product_id: i64,
-    pub product_name: String,
-    pub country: String,
-    pub ads: i64,
+    pub stage: Option<String>,
+    pub change_7d: Option<f64>,
 }
 
 impl Store {
@@ -63,48 +58,137 @@ impl Store {
         Ok(record)
     }
 
-    /// Products ranked by their latest score, highest first; ties go to the older product.
-    pub async fn trending(&self, limit: i64) -> StoreResult<Vec<TrendingRow>> {
-        let rows: Vec<(i64, String, String, Millis, f64, Millis)> = sqlx::query_as(
-            "SELECT id, name, description, created_at, latest_score, latest_score_at FROM products \
-             WHERE latest_score IS NOT NULL ORDER BY latest_score DESC, id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::classify)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, name, description, created_at, score, calculated_at)| TrendingRow {
-                    product: Product {
-                        id,
-                        name,
-                        description,
-                        created_at,
-                    },
-                    score,
-                    calculated_at,
-                },
-            )
-            .collect())
+    /// Products ranked by their latest score, highest first (ties go to the
+    /// older product), narrowed by the filters given.
+    pub async fn trending(&self, f: &TrendingFilter<'_>) -> StoreResult<Vec<TrendingRow>> {
+        let mut sql = format!(
+            "SELECT {}, latest_score, latest_score_at, stage, change_7d FROM products p \
+             WHERE latest_score > 0",
+            super::products::PRODUCT_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if f.stage.is_some() {
+            sql += &format!(" AND p.stage = {}", next());
+        }
+        if f.active_since.is_some() {
+            sql += &format!(" AND p.active_at >= {}", next());
+        }
+        if f.platform.is_some() {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM product_platforms pp WHERE pp.product_id = p.id \
+                 AND pp.platform = {} AND pp.attention_7d > 0)",
+                next()
+            );
+        }
+        if f.region.is_some() {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM product_places pl WHERE pl.product_id = p.id \
+                 AND pl.level = 'region' AND pl.place = {} AND pl.interest > 0)",
+                next()
+            );
+        }
+        sql += &format!(" ORDER BY p.latest_score DESC, p.id LIMIT {}", next());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(stage) = f.stage {
+            query = query.bind(stage);
+        }
+        if let Some(since) = f.active_since {
+            query = query.bind(since);
+        }
+        if let Some(platform) = f.platform {
+            query = query.bind(platform);
+        }
+        if let Some(region) = f.region {
+            query = query.bind(region);
+        }
+        let rows = query
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TrendingRow {
+                    product: super::products::product_from_row(row)?,
+                    score: row.try_get("latest_score")?,
+                    calculated_at: row.try_get("latest_score_at")?,
+                    stage: row.try_get("stage")?,
+                    change_7d: row.try_get("change_7d")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::classify)
     }
 
-    /// Per-country ad counts of the `limit` products with the most located ads.
-    pub async fn country_counts_of_top_products(
+    /// Interest by place (a region or a country), 0-100 relative to each
+    /// product's hottest place: of one product, or of the `limit` products
+    /// with the highest scores that have any.
+    pub async fn places(
         &self,
+        level: &str,
+        product: Option<i64>,
         limit: i64,
-    ) -> StoreResult<Vec<RegionCount>> {
-        sqlx::query_as(
-            "SELECT p.id AS product_id, p.name AS product_name, c.country, c.ads \
-             FROM (SELECT id, name, located_ad_count FROM products WHERE located_ad_count > 0 \
-                   ORDER BY located_ad_count DESC, id LIMIT $1) p \
-             JOIN product_country_ads c ON c.product_id = p.id \
-             ORDER BY p.located_ad_count DESC, p.id, c.country",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::classify)
+    ) -> StoreResult<Vec<PlaceRow>> {
+        let chosen = if product.is_some() {
+            "SELECT id, name, latest_score FROM products WHERE id = $2"
+        } else {
+            "SELECT id, name, latest_score FROM products p WHERE EXISTS \
+             (SELECT 1 FROM product_places x WHERE x.product_id = p.id) \
+             ORDER BY COALESCE(latest_score, -1) DESC, id LIMIT $2"
+        };
+        let sql = format!(
+            "SELECT p.id AS product_id, p.name AS product_name, pl.place, pl.interest \
+             FROM ({chosen}) p JOIN product_places pl ON pl.product_id = p.id AND pl.level = $1 \
+             ORDER BY COALESCE(p.latest_score, -1) DESC, p.id, pl.place"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(level)
+            .bind(product.unwrap_or(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::classify)
     }
+
+    /// A product's stored trend report (JSON), if it has been refreshed.
+    pub async fn trend_report(&self, product_id: i64) -> StoreResult<Option<(String, Millis)>> {
+        let row: Option<(Option<String>, Option<Millis>)> =
+            sqlx::query_as("SELECT report, report_at FROM products WHERE id = $1")
+                .bind(product_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::classify)?;
+        match row {
+            None => Err(StoreError::NotFound("product")),
+            Some((Some(report), Some(at))) => Ok(Some((report, at))),
+            Some(_) => Ok(None),
+        }
+    }
+}
+
+/// What `/trending` can be narrowed by.
+#[derive(Debug, Default)]
+pub struct TrendingFilter<'a> {
+    pub limit: i64,
+    pub stage: Option<&'a str>,
+    pub platform: Option<&'a str>,
+    pub region: Option<&'a str>,
+    /// Only products with attention on or after this time.
+    pub active_since: Option<Millis>,
+}
+
+/// One product's interest in one place.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlaceRow {
+    pub product_id: i64,
+    pub product_name: String,
+    pub place: String,
+    pub interest: i64,
 }

@@ -75,6 +75,7 @@ pub fn base_config(database: DatabaseUrl) -> Config {
         max_body_bytes: 64 * 1024,
         request_timeout: Duration::from_secs(30),
         cache_ttl: Duration::from_secs(1),
+        refresh_interval: None,
     }
 }
 

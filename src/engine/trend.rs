@@ -1,0 +1,637 @@
+//! A product's trend report for one day: the 0-100 score with each of its
+//! components explained, the lifecycle stage with the rule that put it there,
+//! and where (platforms, countries, regions) its attention comes from.
+//!
+//! Everything is computed from [`ProductDays`] up to and including the day
+//! asked about, so the report for a past day never changes when later data
+//! arrives. `docs/SCORING.md` documents each formula and why it is there.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::attention::ProductDays;
+use super::detect::{Day, Stage, detect_with_floor};
+use super::geo::region_of;
+
+/// Engagement units a day below which activity is too little to call a trend
+/// (about 20 likes, or 2,000 views): the pseudo-count added to every level
+/// before two levels are compared, so going from 1 to 3 mentions is not a 3x.
+pub const FLOOR: f64 = 20.0;
+/// Days of attention a report is computed from: the detector's usual-level
+/// window needs 67 days before the first day it can judge.
+pub const WINDOW_DAYS: usize = 150;
+/// Days of history a report carries.
+pub const HISTORY_DAYS: usize = 90;
+/// Countries and regions are ranked on this many recent days.
+const PLACE_DAYS: usize = 28;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Component {
+    pub name: &'static str,
+    /// Points this component adds (negative for saturation).
+    pub points: f64,
+    /// The most (or, for saturation, the least) it can add.
+    pub max: f64,
+    /// What it measured, in words.
+    pub detail: String,
+}
+
+/// One day of a product's trend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendDay {
+    /// Day number (days since 1970-01-01, UTC).
+    pub day: i64,
+    pub attention: f64,
+    pub score: f64,
+    pub stage: Stage,
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlatformShare {
+    pub platform: String,
+    /// Engagement units over the last 7 days.
+    pub attention_7d: f64,
+    /// Share of the product's attention over the last 7 days, 0-100.
+    pub share: f64,
+    /// Change against the 7 days before, in percent (`None` when both are zero).
+    pub change_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaceInterest {
+    /// A country code or a region name.
+    pub place: String,
+    /// Engagement units over the last 28 days.
+    pub attention: f64,
+    /// 0-100, relative to the product's hottest place at the same level.
+    pub interest: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendReport {
+    pub day: i64,
+    pub score: f64,
+    pub components: Vec<Component>,
+    pub stage: Stage,
+    /// Why the product is at this stage, in words a seller can check.
+    pub reason: String,
+    /// Change of the last 7 days' attention against the 7 days before, in percent.
+    pub change_7d_pct: Option<f64>,
+    pub attention_7d: f64,
+    /// The last [`HISTORY_DAYS`] days, oldest first.
+    pub history: Vec<TrendDay>,
+    pub platforms: Vec<PlatformShare>,
+    pub countries: Vec<PlaceInterest>,
+    pub regions: Vec<PlaceInterest>,
+}
+
+/// Interactions per view that count as normal on each platform, learned from
+/// stored data (see `engagement_norms`), with a fallback for platforms with
+/// too few views to learn from.
+#[derive(Debug, Clone, Default)]
+pub struct Norms {
+    pub by_platform: HashMap<String, f64>,
+}
+
+/// Used where a platform's own norm is unknown: a typical interactions-per-view
+/// rate of short video, in the middle of what public benchmarks report.
+pub const DEFAULT_NORM: f64 = 0.04;
+/// Views a platform needs before its own rate is trusted as its norm.
+const NORM_MIN_VIEWS: f64 = 100_000.0;
+/// Views of pseudo-count pulling a product's engagement rate toward the norm.
+const RATE_PRIOR_VIEWS: f64 = 20_000.0;
+
+impl Norms {
+    pub fn rate(&self, platform: &str) -> f64 {
+        self.by_platform
+            .get(platform)
+            .copied()
+            .unwrap_or(DEFAULT_NORM)
+    }
+}
+
+/// Learns each platform's norm from (platform, interactions, views) totals.
+pub fn engagement_norms<'a>(totals: impl IntoIterator<Item = (&'a str, f64, f64)>) -> Norms {
+    let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+    for (platform, interactions, views) in totals {
+        let s = sums.entry(platform).or_default();
+        s.0 += interactions;
+        s.1 += views;
+    }
+    Norms {
+        by_platform: sums
+            .into_iter()
+            .filter(|(_, (i, v))| *v >= NORM_MIN_VIEWS && *i > 0.0)
+            .map(|(p, (i, v))| (p.to_owned(), i / v))
+            .collect(),
+    }
+}
+
+fn sum(x: &[f64], from: usize, to: usize) -> f64 {
+    x[from..=to].iter().sum()
+}
+
+/// Sum of `x` over the `k` days ending at `t` (fewer at the start).
+fn trailing(x: &[f64], t: usize, k: usize) -> f64 {
+    sum(x, (t + 1).saturating_sub(k), t)
+}
+
+fn pct_change(now: f64, before: f64) -> Option<f64> {
+    if before > 0.0 {
+        Some(round1(100.0 * (now / before - 1.0)))
+    } else if now > 0.0 {
+        None
+    } else {
+        Some(0.0)
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The pseudo-count used at day `t`: the floor, or a tenth of the product's
+/// own mean level over the last 60 days when that is larger (a big product's
+/// noise is bigger in absolute terms).
+fn pseudo(x: &[f64], t: usize) -> f64 {
+    (0.1 * trailing(x, t, 60) / 60.0).max(FLOOR)
+}
+
+/// The components of the score at day `t`.
+fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Component> {
+    let x = &d.total.units;
+    let c = pseudo(x, t);
+    let week = trailing(x, t, 7) / 7.0;
+    let before = if t >= 7 {
+        trailing(x, t - 7, 7) / 7.0
+    } else {
+        0.0
+    };
+
+    let momentum = 0.35 * det.score;
+    let growth = (week + c) / (before + c);
+    let acceleration = 15.0 * (growth.log2() / 2.0).clamp(0.0, 1.0);
+    let volume = 10.0 * ((1.0 + week / FLOOR).log10() / 3.0).clamp(0.0, 1.0);
+
+    let from = (t + 1).saturating_sub(7);
+    let authors: BTreeSet<&str> = d.authors[from..=t]
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let platforms = d
+        .by_platform
+        .values()
+        .filter(|p| sum(&p.units, from, t) > 0.0)
+        .count();
+    let countries = d
+        .by_country
+        .values()
+        .filter(|v| sum(v, from, t) > 0.0)
+        .count();
+    let breadth = 10.0 * (1.0 - (-(authors.len() as f64) / 8.0).exp())
+        + 5.0 * (platforms.saturating_sub(1) as f64 / 3.0).min(1.0)
+        + 5.0 * (1.0 - (-(countries as f64) / 4.0).exp());
+
+    let first = x[..=t].iter().position(|v| *v > 0.0);
+    let (novelty, novelty_detail) = match first {
+        Some(f) => {
+            let age = t - f;
+            let points = 10.0 * (1.0 - (age as f64 - 14.0).max(0.0) / 46.0).clamp(0.0, 1.0);
+            let detail = if f == 0 {
+                format!("seen for more than {} days", t)
+            } else {
+                format!("first seen {}", plural(age, "day ago", "days ago"))
+            };
+            (points, detail)
+        }
+        None => (0.0, "not seen yet".to_owned()),
+    };
+
+    let from14 = (t + 1).saturating_sub(14);
+    let (mut interactions, mut views, mut expected) = (0.0, 0.0, 0.0);
+    for (platform, p) in &d.by_platform {
+        let v = sum(&p.views, from14, t);
+        interactions += sum(&p.interactions, from14, t);
+        views += v;
+        expected += v * norms.rate(platform);
+    }
+    let norm = if views > 0.0 {
+        expected / views
+    } else {
+        DEFAULT_NORM
+    };
+    let shrunk = (interactions + norm * RATE_PRIOR_VIEWS) / (norm * (views + RATE_PRIOR_VIEWS));
+    let active = trailing(x, t, 14) > 0.0;
+    let engagement = if active {
+        10.0 * ((shrunk.log2() + 1.0) / 2.0).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let engagement_detail = if !active {
+        "no activity in the last 14 days".to_owned()
+    } else if views > 0.0 {
+        format!(
+            "{:.2}% of views interact over 14 days, {:.1}x the platforms' norm of {:.2}%",
+            100.0 * interactions / views,
+            interactions / views / norm,
+            100.0 * norm
+        )
+    } else {
+        "no view counts reported: taken as the norm".to_owned()
+    };
+
+    let advertisers: f64 = d.new_advertisers[..=t].iter().sum();
+    let saturation = -15.0 * (1.0 - (-advertisers / 15.0).exp());
+
+    vec![
+        Component {
+            name: "momentum",
+            points: round1(momentum),
+            max: 35.0,
+            detail: format!(
+                "last 3 days at {:.1}x its usual level",
+                if det.ratio.is_finite() {
+                    det.ratio
+                } else {
+                    0.0
+                }
+            ),
+        },
+        Component {
+            name: "acceleration",
+            points: round1(acceleration),
+            max: 15.0,
+            detail: format!("this week at {growth:.1}x the week before"),
+        },
+        Component {
+            name: "volume",
+            points: round1(volume),
+            max: 10.0,
+            detail: format!("{week:.0} engagement units a day this week"),
+        },
+        Component {
+            name: "breadth",
+            points: round1(breadth),
+            max: 20.0,
+            detail: format!(
+                "{}, {} and {} this week",
+                plural(authors.len(), "creator", "creators"),
+                plural(platforms, "platform", "platforms"),
+                plural(countries, "country", "countries")
+            ),
+        },
+        Component {
+            name: "novelty",
+            points: round1(novelty),
+            max: 10.0,
+            detail: novelty_detail,
+        },
+        Component {
+            name: "engagement",
+            points: round1(engagement),
+            max: 10.0,
+            detail: engagement_detail,
+        },
+        Component {
+            name: "saturation",
+            points: round1(saturation),
+            max: -15.0,
+            detail: format!(
+                "{} advertising it",
+                plural(advertisers as usize, "advertiser", "advertisers")
+            ),
+        },
+    ]
+}
+
+fn total(components: &[Component]) -> f64 {
+    round1(
+        components
+            .iter()
+            .map(|c| c.points)
+            .sum::<f64>()
+            .clamp(0.0, 100.0),
+    )
+}
+
+/// Why a product is at its stage, in words a seller understands.
+pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize) -> String {
+    let r = if det.ratio.is_finite() {
+        format!("{:.1}x", det.ratio)
+    } else {
+        "far above".to_owned()
+    };
+    match det.stage {
+        Stage::Emerging => format!(
+            "Flagged early: its last 3 days average {r} its usual level, and each of the last 5 \
+             days was at least 1.5x it, a sustained rise rather than one lucky day."
+        ),
+        Stage::Exploding => format!(
+            "Flagged and accelerating: its last 3 days average {r} its usual level, and this week \
+             is {growth:.1}x the week before."
+        ),
+        Stage::Rising => format!(
+            "Growing: this week is {growth:.1}x the week before, but not yet far enough above its \
+             usual level for a flag."
+        ),
+        Stage::Peaking => format!(
+            "At its high: attention is {:.1}x its usual level and has stopped growing.",
+            det.week_ratio
+        ),
+        Stage::Saturated => format!(
+            "Plateau: attention holds at {:.1}x its usual level without growing; late entrants \
+             compete with everyone already selling it.",
+            det.week_ratio
+        ),
+        Stage::Declining => format!(
+            "Cooling: this week is {drop_from_high_pct:.0}% below its high of the last 30 days."
+        ),
+        Stage::Dormant if quiet_days >= 7 => format!(
+            "Quiet: no attention seen in the last {}.",
+            plural(quiet_days, "day", "days")
+        ),
+        Stage::Dormant => "Quiet: attention is near its usual level.".to_owned(),
+    }
+}
+
+fn places(mut by: BTreeMap<String, f64>) -> Vec<PlaceInterest> {
+    by.retain(|_, a| *a > 0.0);
+    let top = by.values().copied().fold(0.0, f64::max);
+    let mut out: Vec<PlaceInterest> = by
+        .into_iter()
+        .map(|(place, attention)| PlaceInterest {
+            place,
+            attention: round1(attention),
+            interest: (100.0 * attention / top).round() as i64,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.attention
+            .total_cmp(&a.attention)
+            .then(a.place.cmp(&b.place))
+    });
+    out
+}
+
+/// The report for the last day of `d`.
+pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
+    let n = d.days();
+    assert!(n > 0, "a report needs at least one day");
+    let x = &d.total.units;
+    let detected = detect_with_floor(x, FLOOR);
+    let t = n - 1;
+    let history_from = n.saturating_sub(HISTORY_DAYS);
+    let history: Vec<TrendDay> = (history_from..n)
+        .map(|i| {
+            let components = components(d, norms, &detected[i], i);
+            TrendDay {
+                day: d.start + i as i64,
+                attention: round1(x[i]),
+                score: total(&components),
+                stage: detected[i].stage,
+                components,
+            }
+        })
+        .collect();
+    let today = history.last().expect("at least one day");
+
+    let week = trailing(x, t, 7);
+    let before = if t >= 7 { trailing(x, t - 7, 7) } else { 0.0 };
+    let c = pseudo(x, t);
+    let growth = (week / 7.0 + c) / (before / 7.0 + c);
+    let m7 = |i: usize| trailing(x, i, 7);
+    let high = (t.saturating_sub(29)..=t).map(m7).fold(0.0, f64::max);
+    let drop = if high > 0.0 {
+        100.0 * (1.0 - week / high)
+    } else {
+        0.0
+    };
+    let quiet = x.iter().rev().take_while(|v| **v == 0.0).count();
+
+    let platforms = {
+        let mut out: Vec<PlatformShare> = d
+            .by_platform
+            .iter()
+            .map(|(platform, p)| {
+                let now = trailing(&p.units, t, 7);
+                let prev = if t >= 7 {
+                    trailing(&p.units, t - 7, 7)
+                } else {
+                    0.0
+                };
+                PlatformShare {
+                    platform: platform.clone(),
+                    attention_7d: round1(now),
+                    share: if week > 0.0 {
+                        round1(100.0 * now / week)
+                    } else {
+                        0.0
+                    },
+                    change_pct: pct_change(now, prev),
+                }
+            })
+            .filter(|p| p.attention_7d > 0.0 || p.change_pct != Some(0.0))
+            .collect();
+        out.sort_by(|a, b| {
+            b.attention_7d
+                .total_cmp(&a.attention_7d)
+                .then(a.platform.cmp(&b.platform))
+        });
+        out
+    };
+
+    let mut by_country = BTreeMap::new();
+    let mut by_region: BTreeMap<String, f64> = BTreeMap::new();
+    for (country, v) in &d.by_country {
+        let a = trailing(v, t, PLACE_DAYS);
+        by_country.insert(country.clone(), a);
+        if let Some(region) = region_of(country) {
+            *by_region.entry(region.to_owned()).or_default() += a;
+        }
+    }
+
+    TrendReport {
+        day: d.start + t as i64,
+        score: today.score,
+        components: today.components.clone(),
+        stage: detected[t].stage,
+        reason: reason(&detected[t], growth, drop, quiet),
+        change_7d_pct: pct_change(week, before),
+        attention_7d: round1(week),
+        history,
+        platforms,
+        countries: places(by_country),
+        regions: places(by_region),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::attention::{ContentHistory, DAY_MS, Metrics, Snapshot, product_days};
+
+    const LAST: i64 = 20_000;
+
+    /// `per_day(d)` posts by distinct authors on each day `d` (0 = first of the window),
+    /// each with `likes` likes, on the given platforms and countries in turn.
+    fn posts(
+        per_day: impl Fn(usize) -> usize,
+        likes: i64,
+        platforms: &'static [&'static str],
+        countries: &'static [&'static str],
+    ) -> Vec<ContentHistory<'static>> {
+        let start = LAST - WINDOW_DAYS as i64 + 1;
+        let mut out = Vec::new();
+        for d in 0..WINDOW_DAYS {
+            for k in 0..per_day(d) {
+                let n = out.len();
+                out.push(ContentHistory {
+                    platform: platforms[n % platforms.len()],
+                    kind: "video",
+                    author: Some(Box::leak(format!("author{}", n % 50).into_boxed_str())),
+                    country: Some(countries[n % countries.len()]),
+                    published_at_ms: None,
+                    snapshots: vec![Snapshot {
+                        at_ms: (start + d as i64) * DAY_MS + k as i64,
+                        metrics: Metrics {
+                            likes: Some(likes),
+                            ..Metrics::default()
+                        },
+                    }],
+                });
+            }
+        }
+        out
+    }
+
+    fn report(contents: &[ContentHistory<'_>]) -> TrendReport {
+        evaluate(
+            &product_days(contents, LAST, WINDOW_DAYS),
+            &Norms::default(),
+        )
+    }
+
+    #[test]
+    fn a_product_taking_off_scores_high_and_is_flagged_with_its_reason() {
+        let c = posts(
+            |d| if d < 135 { 2 } else { 2 + 3 * (d - 134) },
+            30,
+            &["tiktok", "instagram", "youtube"],
+            &["US", "GB", "DE", "BR"],
+        );
+        let r = report(&c);
+        assert!(r.stage.is_flag(), "{:?}: {}", r.stage, r.reason);
+        assert!(r.score >= 60.0, "{r:#?}");
+        assert!(r.reason.contains("usual level"), "{}", r.reason);
+        let names: Vec<_> = r.components.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "momentum",
+                "acceleration",
+                "volume",
+                "breadth",
+                "novelty",
+                "engagement",
+                "saturation"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_few_mentions_after_silence_are_not_a_trend() {
+        let c = posts(|d| usize::from(d >= 145), 0, &["tiktok"], &["US"]);
+        let r = report(&c);
+        assert!(!r.stage.is_flag(), "{:?}: {}", r.stage, r.reason);
+        assert!(r.score < 30.0, "{r:#?}");
+    }
+
+    #[test]
+    fn a_steady_product_is_not_flagged_and_scores_below_a_rising_one() {
+        let steady = report(&posts(|_| 10, 30, &["tiktok"], &["US"]));
+        let rising = report(&posts(
+            |d| if d < 130 { 10 } else { 10 + 2 * (d - 129) },
+            30,
+            &["tiktok"],
+            &["US"],
+        ));
+        assert!(!steady.stage.is_flag());
+        assert!(
+            rising.score > steady.score + 20.0,
+            "{} vs {}",
+            rising.score,
+            steady.score
+        );
+    }
+
+    #[test]
+    fn the_score_is_the_sum_of_its_components_within_0_and_100() {
+        for per_day in [0usize, 1, 50, 5_000] {
+            let r = report(&posts(
+                |d| per_day * d / 100,
+                1_000,
+                &["x", "reddit"],
+                &["FR"],
+            ));
+            let sum: f64 = r.components.iter().map(|c| c.points).sum();
+            assert!((0.0..=100.0).contains(&r.score), "{r:#?}");
+            assert!((sum.clamp(0.0, 100.0) - r.score).abs() < 0.5, "{r:#?}");
+            assert_eq!(r.history.len(), HISTORY_DAYS);
+            for day in &r.history {
+                assert!((0.0..=100.0).contains(&day.score));
+            }
+        }
+    }
+
+    #[test]
+    fn interest_is_relative_to_the_hottest_place() {
+        let r = report(&posts(|_| 4, 10, &["tiktok"], &["US", "US", "US", "FR"]));
+        assert_eq!(r.countries[0].place, "US");
+        assert_eq!(r.countries[0].interest, 100);
+        assert_eq!(r.countries[1].interest, 33);
+        assert_eq!(r.regions[0].place, "North America");
+        assert_eq!(r.regions[1].place, "Europe");
+    }
+
+    #[test]
+    fn past_days_do_not_change_when_later_data_arrives() {
+        let c = posts(|d| 1 + d / 10, 5, &["tiktok", "x"], &["US", "JP"]);
+        let full = evaluate(&product_days(&c, LAST, WINDOW_DAYS), &Norms::default());
+        let earlier = evaluate(
+            &product_days(&c, LAST - 10, WINDOW_DAYS - 10),
+            &Norms::default(),
+        );
+        let same_day = full
+            .history
+            .iter()
+            .find(|d| d.day == earlier.day)
+            .expect("the earlier day is in the history");
+        assert_eq!(same_day.score, earlier.score);
+        assert_eq!(same_day.stage, earlier.stage);
+    }
+
+    #[test]
+    fn many_advertisers_weigh_on_the_score() {
+        let mut c = posts(|_| 10, 30, &["tiktok"], &["US"]);
+        let base = report(&c).score;
+        for (i, content) in c.iter_mut().enumerate().take(60) {
+            content.kind = "ad";
+            content.author = Some(Box::leak(format!("shop{i}").into_boxed_str()));
+        }
+        let r = report(&c);
+        let saturation = r
+            .components
+            .iter()
+            .find(|c| c.name == "saturation")
+            .unwrap();
+        assert!(saturation.points < -10.0, "{saturation:?}");
+        assert!(r.score < base, "{} vs {base}", r.score);
+    }
+}
