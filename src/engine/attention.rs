@@ -224,7 +224,11 @@ mod tests {
     #[test]
     fn a_metric_going_down_adds_nothing_and_does_not_reset_the_high_mark() {
         let mut out = vec![0.0; 5];
-        add_content(&mut out, 0, &[snap(0, 100), snap(1, 90), snap(2, 100), snap(3, 110)]);
+        add_content(
+            &mut out,
+            0,
+            &[snap(0, 100), snap(1, 90), snap(2, 100), snap(3, 110)],
+        );
         assert_eq!(out, vec![101.0, 0.0, 0.0, 10.0, 0.0]);
     }
 
