@@ -11,3 +11,4 @@ pub mod heatmap;
 pub mod matching;
 pub mod observation;
 pub mod score;
+pub mod simulate;
