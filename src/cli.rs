@@ -74,8 +74,43 @@ enum Command {
         #[arg(long, value_name = "FLAGS.csv")]
         output: PathBuf,
     },
+    /// Generate realistic, reproducible multi-platform observations where some products go
+    /// viral at known times, with the ground truth, for testing imports and measuring early
+    /// detection. The same arguments always write the same bytes.
+    Simulate(SimulateArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Number of products (1-100000).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    products: usize,
+    /// Number of days (90-1095). Viral rises start at least 80 days in.
+    #[arg(long, default_value_t = 240, value_name = "D")]
+    days: usize,
+    /// Seed of the random generator.
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    seed: u64,
+    /// Last simulated day (UTC), YYYY-MM-DD; defaults to today.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    end: Option<String>,
+    /// Share of products that go viral (0-1).
+    #[arg(long, default_value_t = crate::engine::simulate::VIRAL_SHARE, value_name = "SHARE")]
+    viral_share: f64,
+    /// Observations, one JSON object per line, sorted by observed_at. Also writes
+    /// `<stem>.truth.csv` (unless --truth) and `<stem>.products.json` next to it.
+    #[arg(long, value_name = "FILE.ndjson")]
+    out: PathBuf,
+    /// Ground truth CSV `series,viral,half_peak,peak` (default: `<stem>.truth.csv`).
+    #[arg(long, value_name = "FILE.csv")]
+    truth: Option<PathBuf>,
+    /// Also write the daily attention of every product, `series,date,value`, computed from the
+    /// observations as the server does (the input of `marketscout backtest`), and print how the
+    /// early-detection engine does on it against the truth.
+    #[arg(long, value_name = "FILE.csv")]
+    series: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             import(&store, &files, format.as_deref()).await
         }
         Some(Command::Backtest { input, output }) => backtest(&input, &output),
+        Some(Command::Simulate(args)) => simulate(&args),
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -394,5 +430,111 @@ fn backtest(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result
         series.len(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `<dir>/<stem><suffix>` for `--out <dir>/<stem>.<ext>`.
+fn beside(out: &std::path::Path, suffix: &str) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "simulation".into());
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
+fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    use crate::engine::simulate::{Params, Simulation, date_of, score};
+    use std::io::Write;
+
+    let started = std::time::Instant::now();
+    let end = match &args.end {
+        Some(text) => chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .with_context(|| format!("--end {text:?} is not a date (YYYY-MM-DD)"))?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let end_day = end
+        .signed_duration_since(chrono::NaiveDate::default())
+        .num_days();
+    let params = Params {
+        products: args.products,
+        days: args.days,
+        seed: args.seed,
+        first_day: end_day - args.days as i64 + 1,
+        viral_share: args.viral_share,
+    };
+    let sim = Simulation::generate(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let create = |path: &std::path::Path| {
+        std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .with_context(|| format!("creating {}", path.display()))
+    };
+    let mut written = Vec::new();
+    {
+        let mut out = create(&args.out)?;
+        let mut line = String::new();
+        for n in 0..sim.len() {
+            sim.line_into(n, &mut line);
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        written.push(args.out.clone());
+    }
+    let truth = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| beside(&args.out, ".truth.csv"));
+    let products = beside(&args.out, ".products.json");
+    for (path, text) in [(&truth, sim.truth_csv()), (&products, sim.products_json())] {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.clone());
+    }
+    let mut detection = None;
+    if let Some(path) = &args.series {
+        let series = sim.series();
+        std::fs::write(path, sim.series_csv(&series))
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.clone());
+        detection = Some(score(
+            &sim.products,
+            params.first_day,
+            &crate::engine::simulate::product_flags(&sim),
+        ));
+    }
+    let s = sim.summary();
+    eprintln!(
+        "{} products ({} viral), {} days {} to {}, {} contents ({} ads, {} unrelated), {} observations in {:.2} s; wrote {}",
+        s.products,
+        s.viral,
+        params.days,
+        date_of(params.first_day),
+        date_of(end_day),
+        s.contents,
+        s.ads,
+        s.unrelated,
+        s.observations,
+        started.elapsed().as_secs_f64(),
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(d) = detection {
+        let lead = d
+            .median_lead
+            .map(|l| format!("{l} days"))
+            .unwrap_or_else(|| "none".into());
+        eprintln!(
+            "early detection: {}/{} viral products flagged before half-peak ({:.3}), median lead before the peak {lead}, {}/{} never-viral products flagged ({:.3})",
+            d.before_half_peak,
+            d.viral,
+            d.recall_before_half_peak(),
+            d.never_viral_flagged,
+            d.never_viral,
+            d.never_viral_flagged_share()
+        );
+    }
     Ok(())
 }

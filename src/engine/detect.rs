@@ -118,6 +118,46 @@ pub fn detect(x: &[f64]) -> Vec<Day> {
 /// terms how much activity is too little to call a trend (a product that goes
 /// from nothing to three mentions is not exploding).
 pub fn detect_with_floor(x: &[f64], floor: f64) -> Vec<Day> {
+    detect_with(
+        x,
+        &Rule {
+            floor,
+            ..Rule::PUBLISHED
+        },
+    )
+}
+
+/// The thresholds of the rule, for series whose noise is known to differ from
+/// the real series the published rule was chosen on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Least pseudo-count, in the series' own units.
+    pub floor: f64,
+    /// Short-mean ratio that starts a flag...
+    pub enter: f64,
+    /// ...if each of the last `sustain_days` days was at least this ratio.
+    pub sustain: f64,
+    pub sustain_days: usize,
+}
+
+impl Rule {
+    /// The rule measured on real series (`docs/SCORING.md`).
+    pub const PUBLISHED: Rule = Rule {
+        floor: 0.0,
+        enter: ENTER,
+        sustain: SUSTAIN,
+        sustain_days: SUSTAIN_DAYS,
+    };
+}
+
+/// [`detect`] under another [`Rule`].
+pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
+    let Rule {
+        floor,
+        enter,
+        sustain,
+        sustain_days,
+    } = *rule;
     let n = x.len();
     let mut out = Vec::with_capacity(n);
     let mut window = Vec::with_capacity(WIDTH);
@@ -145,14 +185,14 @@ pub fn detect_with_floor(x: &[f64], floor: f64) -> Vec<Day> {
         let d = usual + c;
         day_ratio[t] = ratio(x[t] + c, d);
         let short = ratio(trailing_mean(x, t, SHORT).unwrap_or(0.0) + c, d);
-        let sustained = (t + 1 - SUSTAIN_DAYS..=t).all(|j| day_ratio[j] >= SUSTAIN);
+        let sustained = (t + 1 - sustain_days..=t).all(|j| day_ratio[j] >= sustain);
 
         if flagged {
             since += 1;
             if short < EXIT && since >= HOLD_DAYS {
                 flagged = false;
             }
-        } else if short >= ENTER && sustained {
+        } else if short >= enter && sustained {
             flagged = true;
             since = 0;
         }
@@ -164,12 +204,12 @@ pub fn detect_with_floor(x: &[f64], floor: f64) -> Vec<Day> {
             .copied()
             .fold(0.0, f64::max);
         let stage = if flagged {
-            if short >= 2.0 * ENTER || growth >= 2.0 {
+            if short >= 2.0 * enter || growth >= 2.0 {
                 Stage::Exploding
             } else {
                 Stage::Emerging
             }
-        } else if week < SUSTAIN {
+        } else if week < sustain {
             Stage::Dormant
         } else if growth < 0.8 || m7[t] < 0.7 * recent_high {
             Stage::Declining

@@ -9,5 +9,6 @@ pub mod engagement;
 pub mod geo;
 pub mod matching;
 pub mod observation;
+pub mod simulate;
 pub mod trend;
 pub mod viral;

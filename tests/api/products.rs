@@ -155,7 +155,8 @@ async fn cached_reads_never_hide_a_write_made_through_the_api() {
     assert_eq!(list[0]["id"], id, "the write is visible at once");
     let (_, trending) = json_of(app.get("/trending").await).await;
     assert_eq!(trending["trending_products"], json!([]));
-    app.calculate(id).await;
+    // A new ad refreshes the product's score: the cached empty list must not hide it.
+    app.ad(id, "TikTok", "A lamp", None).await;
     let (_, trending) = json_of(app.get("/trending").await).await;
     assert_eq!(trending["trending_products"][0]["product"]["id"], id);
 }
