@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod detect;
 pub mod engagement;
+pub mod forecast;
 pub mod geo;
 pub mod heatmap;
 pub mod matching;
