@@ -13,6 +13,9 @@ use super::yardstick::{
 };
 use crate::engine::detect::detect;
 
+/// A table row's label, how to read its figure, and its decimals.
+type Figure<Q> = (&'static str, fn(&Q) -> f64, usize);
+
 /// One column of the comparison: the engine, or a baseline at its default threshold.
 struct Contender {
     label: String,
@@ -89,7 +92,7 @@ fn rule_section(
         engine.events, engine.shocks, engine.controls
     );
     row(out, "", contenders.iter().map(|c| c.label.clone()));
-    let figures: [(&str, fn(&Quality) -> f64, usize); 6] = [
+    let figures: [Figure<Quality>; 6] = [
         (
             "recall before half-peak [h-30, h)",
             |q| q.recall_before_half_peak,
@@ -168,7 +171,7 @@ fn truth_section(
         q.viral, q.not_viral
     );
     row(out, "", contenders.iter().map(|c| c.label.clone()));
-    let figures: [(&str, fn(&TruthQuality) -> f64, usize); 3] = [
+    let figures: [Figure<TruthQuality>; 3] = [
         (
             "viral flagged before half-peak [h-30, h)",
             |q| q.flagged_before_half_peak,

@@ -192,7 +192,7 @@ mod tests {
                 "line 3",
             ),
         ] {
-            let err = read_truth(csv.as_bytes(), &s).err().expect(csv).to_string();
+            let err = read_truth(csv.as_bytes(), &s).expect_err(csv).to_string();
             assert!(err.contains(expected), "{csv:?}: {err}");
         }
     }

@@ -233,7 +233,8 @@ impl Model {
         // Running sum over the last SEASON_WEEKS same weekdays with a known share.
         let mut sum = [0.0f64; 7];
         let mut count = [0usize; 7];
-        for j in first_share..n.saturating_sub(3) {
+        let known = n.saturating_sub(3);
+        for (j, slot) in season.iter_mut().enumerate().take(known).skip(first_share) {
             let weekday = j % 7;
             sum[weekday] += share(j);
             count[weekday] += 1;
@@ -241,7 +242,7 @@ impl Model {
                 sum[weekday] -= share(j - 7 * SEASON_WEEKS);
                 count[weekday] -= 1;
             }
-            season[j] = sum[weekday] / count[weekday] as f64;
+            *slot = sum[weekday] / count[weekday] as f64;
         }
         Model {
             log_x,
