@@ -73,6 +73,18 @@ enum Command {
         /// Output CSV, or `-` for standard output.
         #[arg(long, value_name = "FLAGS.csv")]
         output: PathBuf,
+        /// After writing the flags, print a report (to standard output, or to standard
+        /// error with `--output -`): recall before half-peak, lead and false alarms of
+        /// the engine next to three simple baselines, on explosions found by the
+        /// attention yardstick's rule; and how often the 14-day forecast's 80% interval
+        /// held the actual value 7 and 14 days later.
+        #[arg(long)]
+        report: bool,
+        /// With the report: take the explosions from this CSV `series,viral,half_peak,peak`
+        /// (`viral` true or false; dates YYYY-MM-DD, empty when not viral) instead of
+        /// deriving them. Implies `--report`.
+        #[arg(long, value_name = "TRUTH.csv")]
+        truth: Option<PathBuf>,
     },
     /// Generate realistic, reproducible multi-platform observations where some products go
     /// viral at known times, with the ground truth, for testing imports and measuring early
@@ -188,7 +200,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             import(&store, &files, format.as_deref()).await
         }
-        Some(Command::Backtest { input, output }) => backtest(&input, &output),
+        Some(Command::Backtest {
+            input,
+            output,
+            report,
+            truth,
+        }) => backtest(&input, &output, report || truth.is_some(), truth.as_deref()),
         Some(Command::Simulate(args)) => simulate(&args),
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
@@ -408,7 +425,12 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     Ok(())
 }
 
-fn backtest(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
+fn backtest(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    report: bool,
+    truth: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let series = if input.as_os_str() == "-" {
         crate::backtest::read_series(std::io::stdin().lock())
@@ -418,6 +440,10 @@ fn backtest(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result
         crate::backtest::read_series(std::io::BufReader::new(file))
     }
     .with_context(|| format!("reading {}", input.display()))?;
+    // A bad truth file stops the run before any work.
+    let truth = truth
+        .map(|path| crate::backtest::read_truth_file(path, &series))
+        .transpose()?;
     let rows = if output.as_os_str() == "-" {
         crate::backtest::write_flags(&series, std::io::stdout().lock())?
     } else {
@@ -430,6 +456,14 @@ fn backtest(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result
         series.len(),
         started.elapsed().as_secs_f64()
     );
+    if report {
+        let text = crate::backtest::report::report(&series, truth.as_ref());
+        if output.as_os_str() == "-" {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
     Ok(())
 }
 

@@ -75,6 +75,20 @@ pub struct StoredReport {
     pub platforms: Vec<StoredPlatform>,
     pub countries: Vec<StoredPlace>,
     pub regions: Vec<StoredPlace>,
+    /// The next 14 days' attention, with an 80% interval calibrated on real
+    /// series (docs/SCORING.md, "Forecast"); null with under 28 days of history.
+    pub forecast: Option<StoredForecast>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StoredForecast {
+    pub dates: Vec<String>,
+    pub value: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// Forecast of the next 7 days against the last 7, in percent.
+    pub growth_7d_pct: f64,
+    pub growth_14d_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -170,6 +184,21 @@ pub fn stored(report: &TrendReport) -> StoredReport {
         platforms: report.platforms.iter().map(platform).collect(),
         countries: report.countries.iter().map(place).collect(),
         regions: report.regions.iter().map(place).collect(),
+        forecast: report.forecast.as_ref().map(|f| {
+            let r = |x: f64| if x.is_finite() { (x * 10.0).round() / 10.0 } else { 0.0 };
+            StoredForecast {
+                dates: f
+                    .points
+                    .iter()
+                    .map(|p| date(report.day + i64::from(p.days_ahead)))
+                    .collect(),
+                value: f.points.iter().map(|p| r(p.value)).collect(),
+                lower: f.points.iter().map(|p| r(p.lower)).collect(),
+                upper: f.points.iter().map(|p| r(p.upper)).collect(),
+                growth_7d_pct: r(f.growth_7d_pct),
+                growth_14d_pct: r(f.growth_14d_pct),
+            }
+        }),
     }
 }
 

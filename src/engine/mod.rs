@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod attention;
 pub mod detect;
 pub mod engagement;
+pub mod forecast;
 pub mod geo;
 pub mod matching;
 pub mod observation;

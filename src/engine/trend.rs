@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::attention::ProductDays;
 use super::detect::{Day, Rule, Stage, detect_with, detect_with_floor};
+use super::forecast::{Forecast, forecast};
 use super::geo::region_of;
 
 /// Engagement units a day below which activity is too little to call a trend
@@ -98,6 +99,9 @@ pub struct TrendReport {
     pub platforms: Vec<PlatformShare>,
     pub countries: Vec<PlaceInterest>,
     pub regions: Vec<PlaceInterest>,
+    /// Attention over the next 14 days with its 80% interval (`None` with
+    /// too little history).
+    pub forecast: Option<Forecast>,
 }
 
 /// Interactions per view that count as normal on each platform, learned from
@@ -491,6 +495,12 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
         platforms,
         countries: places(by_country),
         regions: places(by_region),
+        // From the product's first activity on: the zeros before it was seen
+        // say nothing about how its attention varies.
+        forecast: x
+            .iter()
+            .position(|v| *v > 0.0)
+            .and_then(|first| forecast(&x[first..])),
     }
 }
 

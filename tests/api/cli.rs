@@ -405,3 +405,194 @@ fn backtest_keeps_its_recorded_figures_on_real_data() {
         );
     }
 }
+
+/// The report of `backtest --report` on the real dev set: the forecast's 80% interval
+/// holds the actual value 7 and 14 days later 75% to 85% of the time, and the
+/// report's figures are the ones the yardstick's own scorer prints for the same flags.
+#[test]
+fn backtest_report_matches_the_scorer_and_its_forecast_is_calibrated_on_real_data() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let series = shared.join("data/attention/dev.csv");
+    let scorer = shared.join("tools/score_detection.py");
+    if !series.exists() {
+        eprintln!("skipped: the real attention data (../shared/data/attention) is not here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.csv");
+    let out = marketscout(
+        dir.path(),
+        &[
+            "backtest",
+            "--input",
+            series.to_str().unwrap(),
+            "--output",
+            flags.to_str().unwrap(),
+            "--report",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    for part in ["all", "gtrends", "stkvol"] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("forecast part={part} ")))
+            .unwrap_or_else(|| panic!("no coverage line for {part}: {report}"));
+        for horizon in ["coverage_7d=", "coverage_14d="] {
+            let coverage: f64 = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(horizon))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let range = if part == "all" {
+                0.75..=0.85
+            } else {
+                0.70..=0.90
+            };
+            assert!(
+                range.contains(&coverage),
+                "{part} {horizon}{coverage}: {report}"
+            );
+        }
+    }
+
+    if !scorer.exists() || Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped the comparison with the scorer: python3 or the scorer is missing");
+        return;
+    }
+    let scored = Command::new("python3")
+        .arg(&scorer)
+        .args([
+            "--series",
+            series.to_str().unwrap(),
+            "--flags",
+            flags.to_str().unwrap(),
+            "--best-baseline-at-fa",
+        ])
+        .output()
+        .expect("python3 runs the scorer");
+    assert!(scored.status.success(), "{}", text(&scored));
+    let expected: Vec<String> = String::from_utf8_lossy(&scored.stdout)
+        .lines()
+        .filter(|l| l.starts_with("recall_before_half_peak=") || l.starts_with("baseline_at_fa"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(expected.len(), 4, "{}", text(&scored));
+    for line in &expected {
+        assert!(
+            report.lines().any(|l| l == line),
+            "the scorer prints {line:?}, the report does not:\n{report}"
+        );
+    }
+}
+
+/// `backtest --report` on a small file: the report's sections, and `--truth` replacing
+/// the derived explosions by known ones.
+#[test]
+fn backtest_report_reads_and_a_truth_file_replaces_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    // "shop:boom" is quiet at 10, climbs from day 150 to 200 at day 160, then calms;
+    // "shop:calm" stays at 10 with a weekly wobble.
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let mut csv = String::from("series,date,value\n");
+    for t in 0..260u64 {
+        let date = start + chrono::Days::new(t);
+        let boom = match t {
+            150..=159 => 10.0 + 19.0 * (t - 149) as f64,
+            160 => 210.0,
+            161..=162 => 180.0,
+            _ => 10.0,
+        };
+        let calm = 10.0 + (t % 7) as f64;
+        csv.push_str(&format!(
+            "shop:boom,{date},{boom}\nshop:calm,{date},{calm}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("series.csv"), csv).unwrap();
+    let out = marketscout(
+        dir.path(),
+        &[
+            "backtest",
+            "--input",
+            "series.csv",
+            "--output",
+            "flags.csv",
+            "--report",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    for expected in [
+        "== Early detection (explosions found by the yardstick's rule)",
+        "ramping events: 1   shock events (not scored): 0   control series: 1",
+        "growth7 (3)",
+        "ratio_median (5)",
+        "zscore28 (6)",
+        "recall before half-peak [h-30, h)",
+        "false alarms per 1000 series-days",
+        "baseline_at_fa name=growth7 ",
+        "== Forecast: share of actual values inside the 80% interval",
+        "forecast part=all origins=54 coverage_7d=",
+        "forecast part=shop origins=54 ",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing:\n{report}");
+    }
+
+    std::fs::write(
+        dir.path().join("truth.csv"),
+        "series,viral,half_peak,peak\nshop:boom,true,2025-06-05,2025-06-10\nshop:calm,false,,\n",
+    )
+    .unwrap();
+    let out = marketscout(
+        dir.path(),
+        &[
+            "backtest",
+            "--input",
+            "series.csv",
+            "--output",
+            "-",
+            "--truth",
+            "truth.csv",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("series,date,score,stage\n"),
+        "with --output -, the flags alone go to standard output"
+    );
+    for expected in [
+        "== Early detection (explosions from the truth file)",
+        "viral series: 1   non-viral series: 1   input series not in the truth file: 0",
+        "viral flagged before half-peak [h-30, h)",
+        "non-viral series ever flagged",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing:\n{report}");
+    }
+    assert!(!report.contains("yardstick's rule"), "{report}");
+
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "series,viral,half_peak,peak\nshop:other,false,,\n",
+    )
+    .unwrap();
+    let out = marketscout(
+        dir.path(),
+        &[
+            "backtest",
+            "--input",
+            "series.csv",
+            "--output",
+            "f.csv",
+            "--truth",
+            "bad.csv",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("line 2"), "{}", text(&out));
+}

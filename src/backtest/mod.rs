@@ -1,6 +1,14 @@
 //! `marketscout backtest`: runs the early-detection engine over daily series
 //! from a CSV file, day by day, as it would have run live, and writes what it
 //! said each day. The file handling lives here; the engine is `engine::detect`.
+//! With `--report`, it also measures the engine against the yardstick's rule
+//! and baselines (`yardstick`, or a `truth` file) and the forecast's interval
+//! (`coverage`), and prints the result (`report`).
+
+pub mod coverage;
+pub mod report;
+pub mod truth;
+pub mod yardstick;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Read, Write};
@@ -97,6 +105,16 @@ pub fn read_series(input: impl Read) -> anyhow::Result<Vec<Series>> {
         });
     }
     Ok(out)
+}
+
+/// Reads a `--truth` file naming the input series (see `truth`).
+pub fn read_truth_file(
+    path: &std::path::Path,
+    series: &[Series],
+) -> anyhow::Result<truth::TruthTable> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    truth::read_truth(std::io::BufReader::new(file), series)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// A CSV field: quoted (with doubled quotes) when it holds a separator, quote or line break.
