@@ -185,7 +185,13 @@ pub fn stored(report: &TrendReport) -> StoredReport {
         countries: report.countries.iter().map(place).collect(),
         regions: report.regions.iter().map(place).collect(),
         forecast: report.forecast.as_ref().map(|f| {
-            let r = |x: f64| if x.is_finite() { (x * 10.0).round() / 10.0 } else { 0.0 };
+            let r = |x: f64| {
+                if x.is_finite() {
+                    (x * 10.0).round() / 10.0
+                } else {
+                    0.0
+                }
+            };
             StoredForecast {
                 dates: f
                     .points
@@ -330,6 +336,11 @@ fn compute(
     (results, ad_scores)
 }
 
+/// One batch refreshes at a time in this process: a batch reads, computes and
+/// writes, so two overlapping refreshes of one product (a scheduled one and an
+/// ingest's) could otherwise land the older reading last.
+static REFRESH_LOCK: Mutex<()> = Mutex::const_new(());
+
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct RefreshSummary {
@@ -354,6 +365,7 @@ pub async fn refresh_products(
     let mut summary = RefreshSummary::default();
     let mut learned_all = Learned::default();
     for batch in products.chunks(PRODUCTS_PER_BATCH) {
+        let _turn = REFRESH_LOCK.lock().await;
         let input = store.refresh_input(batch, since).await?;
         let batch = batch.to_vec();
         let (norms, ad_medians) = (norms.clone(), ad_medians.clone());
@@ -424,6 +436,7 @@ pub async fn refresh_one(
     let today = day_of(now);
     let since = (today - WINDOW_DAYS as i64 + 1) * DAY_MS;
     let (norms, ad_medians) = store.platform_norms().await?;
+    let _turn = REFRESH_LOCK.lock().await;
     let input = store.refresh_input(&[product], since).await?;
     if !input.previous_scores.contains_key(&product) {
         return Err(StoreError::NotFound("product"));
@@ -475,6 +488,7 @@ pub async fn rematch_pending(store: &Store, now: Millis) -> StoreResult<Vec<i64>
     store.replace_links(&ids, &matcher, &matched).await?;
     let products: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
     refresh_products(store, &products, now, false).await?;
+    store.finish_rematch(&ids).await?;
     Ok(products)
 }
 

@@ -620,8 +620,7 @@ impl Store {
     }
 
     /// Replaces the links of re-matched products with what their new terms find
-    /// in `matches` (all contents were read). A product whose terms changed
-    /// again meanwhile stays pending.
+    /// in `contents` (every content they match).
     pub async fn replace_links(
         &self,
         products: &[(i64, i64)],
@@ -646,6 +645,14 @@ impl Store {
             }
         }
         link_contents(&mut tx, matcher, contents).await?;
+        self.commit(tx).await
+    }
+
+    /// Marks re-matched products done, unless their terms changed again since
+    /// they were read (then they stay pending for the next pass). Called once
+    /// their reports are refreshed, so "not pending" means "up to date".
+    pub async fn finish_rematch(&self, products: &[(i64, i64)]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
         for (id, version) in products {
             sqlx::query(
                 "UPDATE products SET rematch_pending = 0 WHERE id = $1 AND terms_version = $2",

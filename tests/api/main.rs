@@ -12,4 +12,5 @@ mod insights;
 mod products;
 mod ratelimit;
 mod security;
+mod trends;
 mod watchlists;
