@@ -90,6 +90,25 @@ enum Command {
     /// viral at known times, with the ground truth, for testing imports and measuring early
     /// detection. The same arguments always write the same bytes.
     Simulate(SimulateArgs),
+    /// Load a simulated data set into the database so a new install shows a working product
+    /// at once: products (marked as demo data) and their posts, videos and ads over the last
+    /// months, scored. `--remove` takes all of it out again and leaves everything else.
+    Demo {
+        /// Take the demo data out instead of loading it.
+        #[arg(long)]
+        remove: bool,
+        /// Number of demo products.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=2000))]
+        products: u64,
+        /// Days of history, ending today.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(90..=365))]
+        days: u64,
+        /// Seed of the random generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Print the version.
     Version,
 }
@@ -207,6 +226,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             truth,
         }) => backtest(&input, &output, report || truth.is_some(), truth.as_deref()),
         Some(Command::Simulate(args)) => simulate(&args),
+        Some(Command::Demo {
+            remove,
+            products,
+            days,
+            seed,
+            storage,
+        }) => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            if remove {
+                let (products, contents) = store.remove_demo().await?;
+                println!(
+                    "removed the demo data: {products} products, {contents} posts, videos and ads"
+                );
+                Ok(())
+            } else {
+                demo(&store, products as usize, days as usize, seed).await
+            }
+        }
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -422,6 +460,85 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     if rejected > 0 {
         bail!("{rejected} lines were rejected (the others were imported)");
     }
+    Ok(())
+}
+
+/// Observations stored per transaction while loading the demo.
+const DEMO_CHUNK: usize = 5_000;
+
+async fn demo(store: &Store, products: usize, days: usize, seed: u64) -> anyhow::Result<()> {
+    use crate::engine::attention::day_of;
+    use crate::engine::simulate::{Params, Simulation, VIRAL_SHARE};
+    use crate::store::{NewProduct, Terms};
+
+    if store.has_demo().await? {
+        bail!("the demo data is already loaded (remove it with `marketscout demo --remove`)");
+    }
+    let now = now_ms();
+    let params = Params {
+        products,
+        days,
+        seed,
+        first_day: day_of(now) - days as i64 + 1,
+        viral_share: VIRAL_SHARE,
+    };
+    params.check().map_err(|e| anyhow::anyhow!(e))?;
+    let sim = Simulation::generate(&params).map_err(|e| anyhow::anyhow!(e))?;
+    for p in &sim.products {
+        store
+            .create_product(NewProduct {
+                name: &p.name,
+                description: &p.description,
+                terms: &Terms {
+                    keywords: p.keywords.clone(),
+                    aliases: Vec::new(),
+                    hashtags: p.hashtags.clone(),
+                    negative_keywords: p.negative_keywords.clone(),
+                },
+                is_demo: true,
+                now,
+            })
+            .await
+            .context("creating the demo products")?;
+    }
+    let matcher = crate::refresh::MatcherCache::default().get(store).await?;
+    let bar = indicatif::ProgressBar::new(sim.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "demo [{bar:30}] {pos}/{len} observations ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut chunk = Vec::with_capacity(DEMO_CHUNK);
+    // Only what has happened by now: the simulation's last day runs to midnight.
+    let seen: Vec<usize> = (0..sim.len())
+        .filter(|&n| sim.observation(n).observed_at <= now)
+        .collect();
+    for n in seen {
+        let mut o = sim.observation(n);
+        o.platform_id = format!("{}{}", crate::store::DEMO_ID_PREFIX, o.platform_id);
+        chunk.push(o);
+        if chunk.len() == DEMO_CHUNK {
+            store.ingest(&chunk, &matcher).await?;
+            bar.inc(chunk.len() as u64);
+            chunk.clear();
+        }
+    }
+    store.ingest(&chunk, &matcher).await?;
+    bar.finish_and_clear();
+    let ids = crate::refresh::rematch_pending(store, now).await?;
+    let summary = crate::refresh::refresh_all(store, now).await?;
+    let s = sim.summary();
+    println!(
+        "loaded the demo data: {} products ({} of them going viral), {} observations; {} products scored in {} ms",
+        ids.len(),
+        s.viral,
+        sim.len(),
+        summary.products,
+        summary.millis
+    );
+    println!("remove it with `marketscout demo --remove`");
     Ok(())
 }
 

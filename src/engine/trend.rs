@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::attention::ProductDays;
-use super::detect::{Day, Rule, Stage, detect_with, detect_with_floor};
+use super::detect::{Day, Rule, Stage, detect_with};
 use super::forecast::{Forecast, forecast};
 use super::geo::region_of;
 
@@ -183,16 +183,19 @@ fn pseudo(x: &[f64], t: usize) -> f64 {
 /// The components of the score at day `t`.
 fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Component> {
     let x = &d.total.units;
-    let c = pseudo(x, t);
     let week = trailing(x, t, 7) / 7.0;
-    let before = if t >= 7 {
-        trailing(x, t - 7, 7) / 7.0
+
+    // Momentum and acceleration follow mentions, like the stage: one big
+    // creator's post is a spike of engagement, not a crowd picking a product up.
+    let momentum = 0.35 * det.score;
+    let m = &d.mentions;
+    let m_week = trailing(m, t, 7) / 7.0;
+    let m_before = if t >= 7 {
+        trailing(m, t - 7, 7) / 7.0
     } else {
         0.0
     };
-
-    let momentum = 0.35 * det.score;
-    let growth = (week + c) / (before + c);
+    let growth = (m_week + PRODUCT_RULE.floor) / (m_before + PRODUCT_RULE.floor);
     let acceleration = 15.0 * (growth.log2() / 2.0).clamp(0.0, 1.0);
     let volume = 10.0 * ((1.0 + week / FLOOR).log10() / 3.0).clamp(0.0, 1.0);
 
@@ -216,6 +219,9 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
         + 5.0 * (platforms.saturating_sub(1) as f64 / 3.0).min(1.0)
         + 5.0 * (1.0 - (-(countries as f64) / 4.0).exp());
 
+    // Novelty and engagement rate say something only with enough posts
+    // behind them: both are scaled by how much was seen in 14 days.
+    let evidence = 1.0 - (-trailing(m, t, 14) / 10.0).exp();
     let first = x[..=t].iter().position(|v| *v > 0.0);
     let (novelty, novelty_detail) = match first {
         Some(f) => {
@@ -247,7 +253,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
     let shrunk = (interactions + norm * RATE_PRIOR_VIEWS) / (norm * (views + RATE_PRIOR_VIEWS));
     let active = trailing(x, t, 14) > 0.0;
     let engagement = if active {
-        10.0 * ((shrunk.log2() + 1.0) / 2.0).clamp(0.0, 1.0)
+        10.0 * evidence * ((shrunk.log2() + 1.0) / 2.0).clamp(0.0, 1.0)
     } else {
         0.0
     };
@@ -273,7 +279,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
             points: round1(momentum),
             max: 35.0,
             detail: format!(
-                "engagement over the last 3 days at {:.1}x its usual level",
+                "new posts over the last 3 days at {:.1}x their usual rate",
                 if det.ratio.is_finite() {
                     det.ratio
                 } else {
@@ -285,7 +291,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
             name: "acceleration",
             points: round1(acceleration),
             max: 15.0,
-            detail: format!("this week at {growth:.1}x the week before"),
+            detail: format!("new posts this week at {growth:.1}x the week before"),
         },
         Component {
             name: "volume",
@@ -306,7 +312,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
         },
         Component {
             name: "novelty",
-            points: round1(novelty),
+            points: round1(evidence * novelty),
             max: 10.0,
             detail: novelty_detail,
         },
@@ -410,13 +416,12 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
     let n = d.days();
     assert!(n > 0, "a report needs at least one day");
     let x = &d.total.units;
-    let engagement = detect_with_floor(x, FLOOR);
     let detected = product_detection(d);
     let t = n - 1;
     let history_from = n.saturating_sub(HISTORY_DAYS);
     let history: Vec<TrendDay> = (history_from..n)
         .map(|i| {
-            let components = components(d, norms, &engagement[i], i);
+            let components = components(d, norms, &detected[i], i);
             TrendDay {
                 day: d.start + i as i64,
                 attention: round1(x[i]),

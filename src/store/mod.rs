@@ -28,8 +28,8 @@ pub use products::{NewProduct, Product, ProductPatch, Terms, TermsVersion};
 pub use scores::{PlaceRow, ScoreRecord, TrendingFilter, TrendingRow};
 pub use tokens::RefreshOutcome;
 pub use trends::{
-    BriefAd, ContentToMatch, ObservedAd, ProductRefresh, RefreshInput, StoredContent,
-    brief_platform, observation_platform,
+    BriefAd, ContentToMatch, DEMO_ID_PREFIX, ObservedAd, ProductRefresh, RefreshInput,
+    StoredContent, brief_platform, observation_platform,
 };
 pub use users::{NewUser, User};
 pub use watchlists::{AlertCursor, WatchlistEntry, WatchlistExportRow};

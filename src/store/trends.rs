@@ -13,6 +13,9 @@ use crate::engine::attention::{Metrics, Snapshot};
 use crate::engine::matching::{Matcher, ProductTerms};
 use crate::engine::trend::{Norms, TrendReport};
 
+/// Platform ids of demo content start with this, so `demo --remove` finds it.
+pub const DEMO_ID_PREFIX: &str = "demo:";
+
 /// Ids per `IN (...)` list: far below every backend's parameter limit.
 const IDS_PER_QUERY: usize = 500;
 
@@ -226,6 +229,48 @@ pub struct ProductRefresh {
 }
 
 impl Store {
+    /// Whether demo products are loaded.
+    pub async fn has_demo(&self) -> StoreResult<bool> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products WHERE is_demo = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::classify)?;
+        Ok(n > 0)
+    }
+
+    /// Removes the demo products and the demo content (their snapshots, links
+    /// and ads go with them), in one transaction. Answers what was removed.
+    pub async fn remove_demo(&self) -> StoreResult<(u64, u64)> {
+        let mut tx = self.begin_write().await?;
+        let pattern = format!("{DEMO_ID_PREFIX}%");
+        // Children first: SQLite only cascades with foreign keys on, and
+        // being explicit keeps the two backends alike.
+        for sql in [
+            "DELETE FROM snapshots WHERE content_id IN (SELECT id FROM contents WHERE platform_id LIKE $1)",
+            "DELETE FROM content_products WHERE content_id IN (SELECT id FROM contents WHERE platform_id LIKE $1)",
+            "DELETE FROM ads WHERE content_id IN (SELECT id FROM contents WHERE platform_id LIKE $1)",
+        ] {
+            sqlx::query(sql)
+                .bind(&pattern)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
+        let contents = sqlx::query("DELETE FROM contents WHERE platform_id LIKE $1")
+            .bind(&pattern)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?
+            .rows_affected();
+        let products = sqlx::query("DELETE FROM products WHERE is_demo = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?
+            .rows_affected();
+        self.commit(tx).await?;
+        Ok((products, contents))
+    }
+
     /// Every product id, in order.
     pub async fn product_ids(&self) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM products ORDER BY id")
