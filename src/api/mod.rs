@@ -10,6 +10,7 @@ pub mod health;
 pub mod ingest;
 pub mod insights;
 pub mod products;
+pub mod quality;
 pub mod watchlists;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -64,4 +65,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(watchlists::router())
         .merge(export::router())
         .merge(ingest::router())
+        .merge(quality::router())
 }
