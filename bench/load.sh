@@ -13,6 +13,9 @@
 #   BENCH_WARMUP=1         seconds of discarded warm-up per endpoint (0 = none)
 #   BENCH_TIMEOUT=10       wrk per-request timeout, seconds (a timeout counts as a failure)
 #   BENCH_PRODUCTS=10000 BENCH_ADS=30000 BENCH_WATCH=50 BENCH_SCORES=1000 BENCH_SEED_CONCURRENCY=16
+#   BENCH_DEMO_PRODUCTS=0 BENCH_DEMO_DAYS=160   with products > 0, MarketScout targets also get
+#                          `marketscout demo` (simulated products with their posts, videos and
+#                          ads; 700 x 160 is about 1,000,000 observations) before the runs
 #   BENCH_REF_START_TIMEOUT=900   seconds to wait for the reference (first start builds a virtualenv)
 #   BENCH_SERVE_ARGS       arguments for `marketscout serve`, PORT is replaced by the port
 #                          (default: detected from `marketscout serve --help`)
@@ -39,6 +42,9 @@ WATCH="${BENCH_WATCH:-50}"
 SCORES="${BENCH_SCORES:-1000}"
 SEED_CONCURRENCY="${BENCH_SEED_CONCURRENCY:-16}"
 REF_START_TIMEOUT="${BENCH_REF_START_TIMEOUT:-900}"
+DEMO_PRODUCTS="${BENCH_DEMO_PRODUCTS:-0}"
+DEMO_DAYS="${BENCH_DEMO_DAYS:-160}"
+DEMO_URL=""
 PG_HOST=127.0.0.1
 PG_PORT=5432
 PG_USER=postgres
@@ -59,7 +65,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for n in "$DURATION" "$CONNECTIONS" "$THREADS" "$WARMUP" "$WRK_TIMEOUT" "$PRODUCTS" "$ADS" "$WATCH" "$SCORES"; do
+for n in "$DURATION" "$CONNECTIONS" "$THREADS" "$WARMUP" "$WRK_TIMEOUT" "$PRODUCTS" "$ADS" "$WATCH" "$SCORES" "$DEMO_PRODUCTS" "$DEMO_DAYS"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "load.sh: not a whole number: $n" >&2; exit 2; }
 done
 [ "$DURATION" -ge 1 ] || { echo "load.sh: --duration must be at least 1" >&2; exit 2; }
@@ -283,6 +289,12 @@ bench_server() {
   IDS_FILE="$TMP/$target/ids.txt"
   "$PY" -c 'import json,sys; print("\n".join(map(str, json.load(open(sys.argv[1]))["product_ids"])))' "$seedjson" >"$IDS_FILE"
   first_id="$(head -n 1 "$IDS_FILE")"
+  if [ -n "$DEMO_URL" ] && [ "$DEMO_PRODUCTS" -gt 0 ]; then
+    log "$target: loading observations with marketscout demo --products $DEMO_PRODUCTS --days $DEMO_DAYS"
+    local started=$SECONDS
+    "$BIN" demo --products "$DEMO_PRODUCTS" --days "$DEMO_DAYS" --database-url "$DEMO_URL"
+    echo "$((SECONDS - started))" >"$RESULTS/$target/demo_seconds"
+  fi
   TOKEN="$("$PY" "$BENCH_DIR/seed.py" token "$base")"
 
   log "$target: checking that every endpoint answers 2xx with JSON"
@@ -330,6 +342,7 @@ target_marketscout() {
     "$BIN" serve $args
   local pid=$SERVER_PID
   wait_http "$base/healthz" 60 "$pid" "$logfile"
+  DEMO_URL="$url"
   bench_server "$backend" "$base" "$pid" "$logfile"
   stop_pid "$pid"
   rm -f "$TMP/pids/$pid"
