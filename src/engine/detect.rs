@@ -334,3 +334,71 @@ mod tests {
         assert_eq!(onsets, 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Daily series from quiet to explosive, with zeros, at any scale.
+    fn series() -> impl Strategy<Value = Vec<f64>> {
+        (
+            prop::collection::vec(0.0f64..1.0, 80..200),
+            prop::sample::select(vec![1.0, 30.0, 1e6]),
+            0usize..200,
+            1.0f64..40.0,
+        )
+            .prop_map(|(noise, scale, start, peak)| {
+                noise
+                    .iter()
+                    .enumerate()
+                    .map(|(t, n)| {
+                        let boost = if t >= start {
+                            1.0 + (peak - 1.0) * ((t - start) as f64 / 10.0).min(1.0)
+                        } else {
+                            1.0
+                        };
+                        (scale * n * boost).floor()
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn appending_days_never_changes_what_was_said(x in series(), cut in 1usize..80) {
+            let cut = cut.min(x.len());
+            prop_assert_eq!(detect(&x[..cut]), detect(&x)[..cut].to_vec());
+        }
+
+        #[test]
+        fn scores_stay_within_0_and_100_and_are_deterministic(x in series()) {
+            let a = detect(&x);
+            prop_assert_eq!(&a, &detect(&x));
+            for d in &a {
+                prop_assert!((0.0..=100.0).contains(&d.score));
+            }
+        }
+
+        #[test]
+        fn a_series_shifted_in_time_gets_the_same_flags_shifted(x in series(), pad in 1usize..40) {
+            let mut shifted = vec![x[0]; pad];
+            shifted.extend_from_slice(&x);
+            let a: Vec<bool> = detect(&x).iter().map(|d| d.stage.is_flag()).collect();
+            let b: Vec<bool> = detect(&shifted)[pad..].iter().map(|d| d.stage.is_flag()).collect();
+            // Once both have a full usual-level window (and the days a flag
+            // must be sustained over) and are unflagged, they are in the same
+            // state and must agree from there on.
+            if let Some(from) = (WARM_UP_DAYS + SUSTAIN_DAYS..a.len()).find(|&t| !a[t] && !b[t]) {
+                prop_assert_eq!(&a[from..], &b[from..]);
+            }
+        }
+
+        #[test]
+        fn a_flat_series_is_never_flagged(level in 0.0f64..1e6, len in 70usize..300) {
+            let x = vec![level.floor(); len];
+            prop_assert!(detect(&x).iter().all(|d| !d.stage.is_flag()));
+            prop_assert!(detect_with(&x, &crate::engine::trend::PRODUCT_RULE).iter().all(|d| !d.stage.is_flag()));
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::trends::{ContentToMatch, link_contents, products_of_contents};
+use super::trends::{ContentToMatch, link_contents};
 use super::{Store, StoreError, StoreResult};
 use crate::engine::matching::Matcher;
 use crate::engine::observation::Observation;
@@ -97,7 +97,9 @@ impl Store {
     /// Stores a batch of validated observations in one transaction: all of it, or
     /// (on a database failure) none of it. Re-sending an observation is a duplicate,
     /// never a second snapshot. Contents are linked to the products `matcher`
-    /// finds in them in the same transaction.
+    /// finds in them in the same transaction. Every content of the batch, new
+    /// or seen before, is matched with its stored text, so the products
+    /// answered are all those the batch is about.
     pub async fn ingest(
         &self,
         batch: &[Observation],
@@ -108,10 +110,8 @@ impl Store {
             return Ok(counts);
         }
         let mut tx = self.begin_write().await?;
-        let mut content_ids = Vec::new();
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let (ids, contents) = upsert_contents(&mut tx, chunk).await?;
-            content_ids.extend(contents.iter().map(|c| c.id));
             counts
                 .products
                 .extend(link_contents(&mut tx, matcher, &contents).await?);
@@ -129,11 +129,6 @@ impl Store {
             counts.accepted += inserted;
             counts.duplicates += fresh.len() as u64 - inserted;
         }
-        content_ids.sort_unstable();
-        content_ids.dedup();
-        counts
-            .products
-            .extend(products_of_contents(&mut tx, &content_ids).await?);
         self.commit(tx).await?;
         Ok(counts)
     }

@@ -132,32 +132,6 @@ pub(super) async fn link_contents(
     Ok(linked)
 }
 
-/// The products already linked to any of these contents.
-pub(super) async fn products_of_contents(
-    tx: &mut Transaction<'static, Any>,
-    content_ids: &[i64],
-) -> StoreResult<BTreeSet<i64>> {
-    let mut out = BTreeSet::new();
-    for chunk in content_ids.chunks(IDS_PER_QUERY) {
-        let sql = format!(
-            "SELECT DISTINCT product_id FROM content_products WHERE content_id IN ({})",
-            id_list(chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for (id,) in query
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(StoreError::classify)?
-        {
-            out.insert(id);
-        }
-    }
-    Ok(out)
-}
-
 fn id_list(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
