@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod attention;
 pub mod detect;
+pub mod discover;
 pub mod engagement;
 pub mod forecast;
 pub mod geo;
