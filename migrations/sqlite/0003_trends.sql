@@ -37,6 +37,7 @@ CREATE TABLE product_places (
     interest BIGINT NOT NULL,
     PRIMARY KEY (product_id, level, place)
 );
+CREATE INDEX contents_first_seen_idx ON contents (first_seen_at);
 CREATE INDEX product_places_place_idx ON product_places (level, place, interest DESC);
 
 -- Attention by platform over the last 7 days, as of the last refresh.

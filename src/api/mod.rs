@@ -4,6 +4,7 @@
 
 pub mod ads;
 pub mod auth;
+pub mod discover;
 pub mod export;
 pub mod extract;
 pub mod health;
@@ -66,4 +67,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(export::router())
         .merge(ingest::router())
         .merge(quality::router())
+        .merge(discover::router())
 }

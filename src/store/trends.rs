@@ -149,6 +149,21 @@ fn split_tags(tags: Option<String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+fn content_from_row(row: &sqlx::any::AnyRow) -> Result<ContentToMatch, sqlx::Error> {
+    Ok(ContentToMatch {
+        id: row.try_get(0)?,
+        platform: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        author: row.try_get(3)?,
+        text: row.try_get(4)?,
+        hashtags: split_tags(row.try_get(5)?),
+        country: row.try_get(6)?,
+        url: row.try_get(7)?,
+        published_at: row.try_get(8)?,
+        first_seen_at: row.try_get(9)?,
+    })
+}
+
 /// One content's sightings, as loaded for a refresh.
 #[derive(Debug, Clone)]
 pub struct StoredContent {
@@ -607,6 +622,22 @@ impl Store {
             .map_err(StoreError::classify)
     }
 
+    /// Contents first seen at or after `since`, for discovery.
+    pub async fn contents_since(&self, since: Millis) -> StoreResult<Vec<ContentToMatch>> {
+        let rows = sqlx::query(
+            "SELECT id, platform, kind, author, text, hashtags, country, url, published_at, \
+             first_seen_at FROM contents WHERE first_seen_at >= $1 ORDER BY id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::classify)?;
+        rows.iter()
+            .map(content_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::classify)
+    }
+
     /// Contents with an id above `after`, in id order, `limit` at a time: the
     /// pages a re-match reads.
     pub async fn contents_page(&self, after: i64, limit: i64) -> StoreResult<Vec<ContentToMatch>> {
@@ -620,20 +651,7 @@ impl Store {
         .await
         .map_err(StoreError::classify)?;
         rows.iter()
-            .map(|row| {
-                Ok(ContentToMatch {
-                    id: row.try_get(0)?,
-                    platform: row.try_get(1)?,
-                    kind: row.try_get(2)?,
-                    author: row.try_get(3)?,
-                    text: row.try_get(4)?,
-                    hashtags: split_tags(row.try_get(5)?),
-                    country: row.try_get(6)?,
-                    url: row.try_get(7)?,
-                    published_at: row.try_get(8)?,
-                    first_seen_at: row.try_get(9)?,
-                })
-            })
+            .map(content_from_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::classify)
     }

@@ -373,3 +373,93 @@ async fn observed_ads_are_scanned_with_viral_scores_and_filters() {
         assert!(body["detail"][0]["loc"][0] == "query", "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn discoveries_are_explained_and_one_call_tracks_them() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let mut posts = Vec::new();
+    for k in 0..12 {
+        posts.push(post(
+            &format!("jelly{k}"),
+            k % 5,
+            &format!("fan{k}"),
+            "this #jellylamp is the best thing on my desk",
+            "US",
+            50,
+        ));
+    }
+    // One account posting a lot is not a discovery.
+    for k in 0..12 {
+        posts.push(post(
+            &format!("spam{k}"),
+            k % 5,
+            "spammer",
+            "buy #spamgadget now",
+            "US",
+            5,
+        ));
+    }
+    ingest(&app, &token, &posts).await;
+
+    let (status, body) = json_of(app.get("/discover").await).await;
+    assert_eq!(status, 200, "{body}");
+    let found = body["discoveries"].as_array().unwrap();
+    let jelly = found
+        .iter()
+        .find(|d| d["term"] == "#jellylamp")
+        .unwrap_or_else(|| panic!("#jellylamp is discovered: {body}"));
+    assert_eq!(jelly["kind"], "hashtag");
+    assert_eq!(jelly["recent_count"], 12);
+    assert_eq!(jelly["authors"], 12);
+    assert!(
+        jelly["reason"]
+            .as_str()
+            .unwrap()
+            .contains("12 posts by 12 authors"),
+        "{jelly}"
+    );
+    assert!(!jelly["examples"].as_array().unwrap().is_empty());
+    assert!(
+        jelly["examples"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("jellylamp")
+    );
+    assert!(
+        !found.iter().any(|d| d["term"] == "#spamgadget"),
+        "one author: {body}"
+    );
+
+    let (status, product) = json_of(
+        app.post_json("/discover/track", &json!({"term": "#jellylamp"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["name"], "jellylamp");
+    assert_eq!(product["hashtags"], json!(["jellylamp"]));
+    let id = product["id"].as_i64().unwrap();
+    let t = settled_trend(&app, id).await;
+    assert!(
+        t["attention_7d"].as_f64().unwrap() > 0.0,
+        "its history was matched: {t}"
+    );
+
+    let (_, after) = json_of(app.get("/discover").await).await;
+    assert!(
+        !after["discoveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["term"] == "#jellylamp"),
+        "a tracked term is no longer a discovery: {after}"
+    );
+    let (status, _) = json_of(
+        app.post_json("/discover/track", &json!({"term": "#"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(app.get("/discover?limit=0").await.status(), 422);
+}
