@@ -185,7 +185,13 @@ pub fn stored(report: &TrendReport) -> StoredReport {
         countries: report.countries.iter().map(place).collect(),
         regions: report.regions.iter().map(place).collect(),
         forecast: report.forecast.as_ref().map(|f| {
-            let r = |x: f64| if x.is_finite() { (x * 10.0).round() / 10.0 } else { 0.0 };
+            let r = |x: f64| {
+                if x.is_finite() {
+                    (x * 10.0).round() / 10.0
+                } else {
+                    0.0
+                }
+            };
             StoredForecast {
                 dates: f
                     .points

@@ -170,7 +170,11 @@ async fn exports_are_csv_in_the_original_formats() {
         Some("Product ID,Product Name,Trend Score,Calculated At")
     );
     let history = app.scalar("SELECT COUNT(*) FROM trend_scores").await;
-    assert_eq!(csv.lines().count() as i64, 1 + history, "one row per score in the history");
+    assert_eq!(
+        csv.lines().count() as i64,
+        1 + history,
+        "one row per score in the history"
+    );
 
     let (status, body) = json_of(app.get_auth("/export/everything", &token).await).await;
     assert_eq!(status, 404);
