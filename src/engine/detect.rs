@@ -94,17 +94,32 @@ fn trailing_mean(x: &[f64], t: usize, k: usize) -> Option<f64> {
     (t + 1 >= k).then(|| x[t + 1 - k..=t].iter().sum::<f64>() / k as f64)
 }
 
-fn median(window: &mut [f64]) -> f64 {
-    let n = window.len();
+/// The median of a window kept sorted (by `f64::total_cmp`): the middle value,
+/// or the mean of the two middle ones (the lower as the largest of the lower
+/// half, as a selection would find it).
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
     let mid = n / 2;
-    let (left, upper, _) = window.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
+    let upper = sorted[mid];
     if n % 2 == 1 {
         upper
     } else {
-        let lower = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lower = sorted[..mid]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         (lower + upper) / 2.0
     }
+}
+
+/// Moves the usual-level window one day on, keeping it sorted: `old` leaves it,
+/// `new` enters it.
+fn slide(sorted: &mut Vec<f64>, old: f64, new: f64) {
+    if let Ok(i) = sorted.binary_search_by(|v| v.total_cmp(&old)) {
+        sorted.remove(i);
+    }
+    let at = sorted.partition_point(|v| v.total_cmp(&new).is_lt());
+    sorted.insert(at, new);
 }
 
 /// Scores and stages of every day of a series of daily non-negative values.
@@ -177,10 +192,15 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             });
             continue;
         }
-        window.clear();
-        window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
-        let mean = window.iter().sum::<f64>() / WIDTH as f64;
-        let usual = median(&mut window);
+        // The window, kept sorted from one day to the next rather than sorted anew.
+        if t == WARM_UP_DAYS {
+            window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
+            window.sort_unstable_by(f64::total_cmp);
+        } else {
+            slide(&mut window, x[t - 1 - WARM_UP_DAYS], x[t - LAG]);
+        }
+        let mean = x[t - WARM_UP_DAYS..=t - LAG].iter().sum::<f64>() / WIDTH as f64;
+        let usual = median(&window);
         let c = (PSEUDO * mean).max(floor);
         let d = usual + c;
         day_ratio[t] = ratio(x[t] + c, d);

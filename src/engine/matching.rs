@@ -9,10 +9,11 @@
 //! matches the term "LED strip lights". A negative term found in the same
 //! content vetoes its product.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfd_quick};
 
 /// The terms a product is tracked by.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,24 @@ struct Pattern {
     negative: bool,
 }
 
+/// Buffers reused from one call of [`Matcher::products_in`] to the next, so
+/// matching a post allocates nothing unless it names a product.
+#[derive(Default)]
+struct Scratch {
+    /// The normalised text, then the normalised hashtags, one after the other.
+    normal: Vec<u8>,
+    /// Where each hashtag's normalised form lies in `normal`.
+    tag_spans: Vec<(usize, usize)>,
+    /// One hashtag, compact.
+    compact: Vec<u8>,
+    /// Patterns found.
+    marks: Vec<Pattern>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
 pub struct Matcher {
     product_ids: Vec<i64>,
     /// Over ` term ` (padded with spaces), searched in ` normalised text `.
@@ -45,22 +64,65 @@ pub struct Matcher {
 /// Lower case, accents removed, anything but letters and digits as single
 /// spaces, padded with one space on each side.
 pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(' ');
-    let mut last_space = true;
-    for c in text.nfd().filter(|c| !is_combining_mark(*c)) {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    normalize_into(text, &mut out);
+    String::from_utf8(out).expect("only whole characters are written")
+}
+
+/// Appends [`normalize`]`(text)`, as UTF-8, to `out`.
+///
+/// ASCII is handled byte by byte; only runs of other characters go through
+/// Unicode decomposition, and only when they are not already decomposed (most
+/// emoji are). That is exact: an ASCII character decomposes to itself and has
+/// combining class 0, so decomposition never reorders across it.
+fn normalize_into(text: &str, out: &mut Vec<u8>) {
+    fn push(c: char, out: &mut Vec<u8>, last_space: &mut bool) {
         if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-            last_space = false;
-        } else if !last_space {
-            out.push(' ');
-            last_space = true;
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+            *last_space = false;
+        } else if !*last_space {
+            out.push(b' ');
+            *last_space = true;
         }
     }
-    if !last_space {
-        out.push(' ');
+    out.push(b' ');
+    let mut last_space = true;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if b.is_ascii_alphanumeric() {
+                out.push(b.to_ascii_lowercase());
+                last_space = false;
+            } else if !last_space {
+                out.push(b' ');
+                last_space = true;
+            }
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(u8::is_ascii)
+            .map_or(bytes.len(), |n| i + n);
+        let run = &text[i..end];
+        if is_nfd_quick(run.chars()) == IsNormalized::Yes {
+            for c in run.chars().filter(|c| !is_combining_mark(*c)) {
+                push(c, out, &mut last_space);
+            }
+        } else {
+            for c in run.nfd().filter(|c| !is_combining_mark(*c)) {
+                push(c, out, &mut last_space);
+            }
+        }
+        i = end;
     }
-    out
+    if !last_space {
+        out.push(b' ');
+    }
 }
 
 fn is_combining_mark(c: char) -> bool {
@@ -129,53 +191,68 @@ impl Matcher {
 
     /// The products a piece of content is about, in ascending id order.
     pub fn products_in(&self, text: &str, hashtags: &[String]) -> Vec<i64> {
-        let n = self.product_ids.len();
-        let mut hit = vec![false; n];
-        let mut vetoed = vec![false; n];
-        let mut mark = |p: Pattern| {
-            if p.negative {
-                vetoed[p.product] = true;
-            } else {
-                hit[p.product] = true;
-            }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.products_in_with(&mut scratch, text, hashtags),
+            Err(_) => self.products_in_with(&mut Scratch::default(), text, hashtags),
+        })
+    }
+
+    fn products_in_with(&self, s: &mut Scratch, text: &str, hashtags: &[String]) -> Vec<i64> {
+        // Every term, hashtag-only or not, is in `words`: none means no term at all.
+        let Some(words) = &self.words else {
+            return Vec::new();
         };
-        if let Some(words) = &self.words {
-            let normal = normalize(text);
-            // Overlapping search: " led strip " and " strip " both count in " led strip ".
-            for m in words.find_overlapping_iter(&normal) {
-                mark(self.word_patterns[m.pattern().as_usize()]);
-            }
-            let tags = hashtags
-                .iter()
-                .map(|t| normalize(t))
-                .collect::<Vec<_>>()
-                .join("");
-            if !tags.is_empty() {
-                for m in words.find_overlapping_iter(&tags) {
-                    mark(self.word_patterns[m.pattern().as_usize()]);
-                }
+        s.marks.clear();
+        s.normal.clear();
+        normalize_into(text, &mut s.normal);
+        // Overlapping search: " led strip " and " strip " both count in " led strip ".
+        for m in words.find_overlapping_iter(&s.normal) {
+            s.marks.push(self.word_patterns[m.pattern().as_usize()]);
+        }
+        // The hashtags' normalised forms, one after the other.
+        let tags_from = s.normal.len();
+        s.tag_spans.clear();
+        for tag in hashtags {
+            let from = s.normal.len();
+            normalize_into(tag, &mut s.normal);
+            s.tag_spans.push((from, s.normal.len()));
+        }
+        if !hashtags.is_empty() {
+            for m in words.find_overlapping_iter(&s.normal[tags_from..]) {
+                s.marks.push(self.word_patterns[m.pattern().as_usize()]);
             }
         }
-        for tag in hashtags {
-            let tag = compact(tag);
+        for &(from, to) in &s.tag_spans {
+            // The compact form is the normalised one without its spaces.
+            s.compact.clear();
+            s.compact
+                .extend(s.normal[from..to].iter().filter(|b| **b != b' '));
+            let tag = std::str::from_utf8(&s.compact).expect("whole characters without spaces");
             if tag.is_empty() {
                 continue;
             }
-            for pattern in self.compact_exact.get(&tag).into_iter().flatten() {
-                mark(*pattern);
+            if let Some(patterns) = self.compact_exact.get(tag) {
+                s.marks.extend_from_slice(patterns);
             }
             if let Some(affix) = &self.compact_affix {
-                for m in affix.find_overlapping_iter(&tag) {
+                for m in affix.find_overlapping_iter(tag) {
                     if m.start() == 0 || m.end() == tag.len() {
-                        mark(self.affix_patterns[m.pattern().as_usize()]);
+                        s.marks.push(self.affix_patterns[m.pattern().as_usize()]);
                     }
                 }
             }
         }
-        let mut out: Vec<i64> = (0..n)
-            .filter(|&i| hit[i] && !vetoed[i])
-            .map(|i| self.product_ids[i])
-            .collect();
+        if s.marks.is_empty() {
+            return Vec::new();
+        }
+        // A product counts when one of its terms was found and none of its negative ones.
+        s.marks.sort_unstable_by_key(|p| (p.product, p.negative));
+        let mut out = Vec::new();
+        for group in s.marks.chunk_by(|a, b| a.product == b.product) {
+            if !group[0].negative && !group[group.len() - 1].negative {
+                out.push(self.product_ids[group[0].product]);
+            }
+        }
         out.sort_unstable();
         out
     }
@@ -251,6 +328,61 @@ mod tests {
         );
         let m = Matcher::new(&[product(1, &["", "!!!"], &[])]);
         assert!(m.products_in("!!!", &[]).is_empty());
+    }
+
+    /// The definition: decompose the whole text, then map character by character.
+    fn reference(text: &str) -> String {
+        let mut out = String::from(" ");
+        let mut last_space = true;
+        for c in text.nfd().filter(|c| !is_combining_mark(*c)) {
+            if c.is_alphanumeric() {
+                out.extend(c.to_lowercase());
+                last_space = false;
+            } else if !last_space {
+                out.push(' ');
+                last_space = true;
+            }
+        }
+        if !last_space {
+            out.push(' ');
+        }
+        out
+    }
+
+    #[test]
+    fn normalising_ascii_apart_from_the_rest_changes_nothing() {
+        for text in [
+            "Best LED-strip EVER!!! 🔥🔥",
+            "e\u{301}clair and cafe\u{301} 😍 crème brûlée",
+            "İstanbul ΣΊΣΥΦΟΣ straße ǅemal",
+            "한국어 텍스트 a\u{323}\u{302}b",
+            "x\u{302}\u{323}y ✨✨ #ad ½ Ⅻ ①",
+            "",
+            "🙌",
+        ] {
+            assert_eq!(normalize(text), reference(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_term_and_its_veto_in_hashtags_and_text_together() {
+        let m = Matcher::new(&[
+            product(3, &["glow lamp"], &["lamp repair"]),
+            product(1, &["desk mug"], &[]),
+        ]);
+        let found = m.products_in(
+            "my Glow-Lamp 🔥 and desk mug",
+            &tags(&["#GlowLamp", "#fyp"]),
+        );
+        assert_eq!(found, [1, 3]);
+        assert_eq!(
+            m.products_in("glow lamp", &tags(&["#LampRepair"])),
+            [] as [i64; 0]
+        );
+        assert_eq!(
+            m.products_in("", &tags(&["#glow", "#lamp"])),
+            [] as [i64; 0]
+        );
     }
 
     #[test]

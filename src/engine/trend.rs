@@ -6,7 +6,7 @@
 //! asked about, so the report for a past day never changes when later data
 //! arrives. `docs/SCORING.md` documents each formula and why it is there.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -180,8 +180,83 @@ fn pseudo(x: &[f64], t: usize) -> f64 {
     (0.1 * trailing(x, t, 60) / 60.0).max(FLOOR)
 }
 
-/// The components of the score at day `t`.
-fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Component> {
+/// What the components of every day share, computed once per report.
+struct Days {
+    /// Distinct authors over the 7 days ending on each day.
+    authors_7d: Vec<usize>,
+    /// The first day with attention.
+    first: Option<usize>,
+    /// Advertisers first seen up to each day (summed in day order).
+    advertisers: Vec<f64>,
+}
+
+impl Days {
+    fn new(d: &ProductDays) -> Self {
+        let n = d.days();
+        // Authors as small integers, counted over a sliding week.
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let per_day: Vec<Vec<usize>> = d
+            .authors
+            .iter()
+            .map(|day| {
+                day.iter()
+                    .map(|a| {
+                        let next = ids.len();
+                        *ids.entry(a.as_str()).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut seen = vec![0usize; ids.len()];
+        let mut distinct = 0;
+        let mut authors_7d = Vec::with_capacity(n);
+        for t in 0..n {
+            for &a in &per_day[t] {
+                distinct += usize::from(seen[a] == 0);
+                seen[a] += 1;
+            }
+            if t >= 7 {
+                for &a in &per_day[t - 7] {
+                    seen[a] -= 1;
+                    distinct -= usize::from(seen[a] == 0);
+                }
+            }
+            authors_7d.push(distinct);
+        }
+        let mut advertisers = Vec::with_capacity(n);
+        if n > 0 {
+            // The same additions, in the same order, as summing `..=t` each day.
+            let mut sum: f64 = d.new_advertisers[..1].iter().sum();
+            advertisers.push(sum);
+            for v in &d.new_advertisers[1..n] {
+                sum += v;
+                advertisers.push(sum);
+            }
+        }
+        Days {
+            authors_7d,
+            first: d.total.units.iter().position(|v| *v > 0.0),
+            advertisers,
+        }
+    }
+}
+
+/// The components of the score at day `t`; with `explain`, each says in words
+/// what it measured (only today's are shown: past days keep their points).
+fn components(
+    d: &ProductDays,
+    shared: &Days,
+    norms: &Norms,
+    det: &Day,
+    t: usize,
+    explain: bool,
+) -> Vec<Component> {
+    // Formatting sentences is a third of a refresh: only when they are shown.
+    macro_rules! say {
+        ($($arg:tt)*) => {
+            if explain { format!($($arg)*) } else { String::new() }
+        };
+    }
     let x = &d.total.units;
     let week = trailing(x, t, 7) / 7.0;
 
@@ -200,11 +275,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
     let volume = 10.0 * ((1.0 + week / FLOOR).log10() / 3.0).clamp(0.0, 1.0);
 
     let from = (t + 1).saturating_sub(7);
-    let authors: BTreeSet<&str> = d.authors[from..=t]
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
+    let authors = shared.authors_7d[t];
     let platforms = d
         .by_platform
         .values()
@@ -215,22 +286,22 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
         .values()
         .filter(|v| sum(v, from, t) > 0.0)
         .count();
-    let breadth = 10.0 * (1.0 - (-(authors.len() as f64) / 8.0).exp())
+    let breadth = 10.0 * (1.0 - (-(authors as f64) / 8.0).exp())
         + 5.0 * (platforms.saturating_sub(1) as f64 / 3.0).min(1.0)
         + 5.0 * (1.0 - (-(countries as f64) / 4.0).exp());
 
     // Novelty and engagement rate say something only with enough posts
     // behind them: both are scaled by how much was seen in 14 days.
     let evidence = 1.0 - (-trailing(m, t, 14) / 10.0).exp();
-    let first = x[..=t].iter().position(|v| *v > 0.0);
+    let first = shared.first.filter(|f| *f <= t);
     let (novelty, novelty_detail) = match first {
         Some(f) => {
             let age = t - f;
             let points = 10.0 * (1.0 - (age as f64 - 14.0).max(0.0) / 46.0).clamp(0.0, 1.0);
             let detail = if f == 0 {
-                format!("seen for more than {} days", t)
+                say!("seen for more than {} days", t)
             } else {
-                format!("first seen {}", plural(age, "day ago", "days ago"))
+                say!("first seen {}", plural(age, "day ago", "days ago"))
             };
             (points, detail)
         }
@@ -260,7 +331,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
     let engagement_detail = if !active {
         "no activity in the last 14 days".to_owned()
     } else if views > 0.0 {
-        format!(
+        say!(
             "{:.2}% of views interact over 14 days, {:.1}x the platforms' norm of {:.2}%",
             100.0 * interactions / views,
             interactions / views / norm,
@@ -270,7 +341,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
         "no view counts reported: taken as the norm".to_owned()
     };
 
-    let advertisers: f64 = d.new_advertisers[..=t].iter().sum();
+    let advertisers = shared.advertisers[t];
     let saturation = -15.0 * (1.0 - (-advertisers / 15.0).exp());
 
     vec![
@@ -278,7 +349,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
             name: "momentum",
             points: round1(momentum),
             max: 35.0,
-            detail: format!(
+            detail: say!(
                 "new posts over the last 3 days at {:.1}x their usual rate",
                 if det.ratio.is_finite() {
                     det.ratio
@@ -291,21 +362,21 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
             name: "acceleration",
             points: round1(acceleration),
             max: 15.0,
-            detail: format!("new posts this week at {growth:.1}x the week before"),
+            detail: say!("new posts this week at {growth:.1}x the week before"),
         },
         Component {
             name: "volume",
             points: round1(volume),
             max: 10.0,
-            detail: format!("{week:.0} engagement units a day this week"),
+            detail: say!("{week:.0} engagement units a day this week"),
         },
         Component {
             name: "breadth",
             points: round1(breadth),
             max: 20.0,
-            detail: format!(
+            detail: say!(
                 "{}, {} and {} this week",
-                plural(authors.len(), "creator", "creators"),
+                plural(authors, "creator", "creators"),
                 plural(platforms, "platform", "platforms"),
                 plural(countries, "country", "countries")
             ),
@@ -326,7 +397,7 @@ fn components(d: &ProductDays, norms: &Norms, det: &Day, t: usize) -> Vec<Compon
             name: "saturation",
             points: round1(saturation),
             max: -15.0,
-            detail: format!(
+            detail: say!(
                 "{} advertising it",
                 plural(advertisers as usize, "advertiser", "advertisers")
             ),
@@ -419,9 +490,10 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
     let detected = product_detection(d);
     let t = n - 1;
     let history_from = n.saturating_sub(HISTORY_DAYS);
+    let shared = Days::new(d);
     let history: Vec<TrendDay> = (history_from..n)
         .map(|i| {
-            let components = components(d, norms, &detected[i], i);
+            let components = components(d, &shared, norms, &detected[i], i, i + 1 == n);
             TrendDay {
                 day: d.start + i as i64,
                 attention: round1(x[i]),
