@@ -217,6 +217,19 @@ struct Learned {
     ad_growth: HashMap<String, Vec<f64>>,
 }
 
+impl Learned {
+    fn absorb(&mut self, other: Learned) {
+        for (p, (i, v)) in other.engagement {
+            let e = self.engagement.entry(p).or_default();
+            e.0 += i;
+            e.1 += v;
+        }
+        for (p, g) in other.ad_growth {
+            self.ad_growth.entry(p).or_default().extend(g);
+        }
+    }
+}
+
 /// Turns one batch's stored data into reports and ad scores. Pure CPU work.
 fn compute(
     products: &[i64],
@@ -226,6 +239,44 @@ fn compute(
     today: i64,
     learned: &mut Learned,
 ) -> (Vec<ProductRefresh>, Vec<(i64, i64)>) {
+    let results = reports(products, input, norms, today, learned);
+    (results, ad_scores(input, ad_medians, today, learned))
+}
+
+/// [`compute`] on every core: the reports split in halves over two threads
+/// (a refresh is CPU-bound and the server has no other work on that thread).
+fn compute_parallel(
+    products: &[i64],
+    input: &RefreshInput,
+    norms: &Norms,
+    ad_medians: &HashMap<String, f64>,
+    today: i64,
+    learned: &mut Learned,
+) -> (Vec<ProductRefresh>, Vec<(i64, i64)>) {
+    let (first, second) = products.split_at(products.len().div_ceil(2));
+    let (mut results, other, other_learned) = std::thread::scope(|scope| {
+        let half = scope.spawn(|| {
+            let mut learned = Learned::default();
+            let r = reports(second, input, norms, today, &mut learned);
+            (r, learned)
+        });
+        let mine = reports(first, input, norms, today, learned);
+        let (other, other_learned) = half.join().expect("the trend engine does not panic");
+        (mine, other, other_learned)
+    });
+    results.extend(other);
+    learned.absorb(other_learned);
+    (results, ad_scores(input, ad_medians, today, learned))
+}
+
+/// The reports of `products`.
+fn reports(
+    products: &[i64],
+    input: &RefreshInput,
+    norms: &Norms,
+    today: i64,
+    learned: &mut Learned,
+) -> Vec<ProductRefresh> {
     let no_links = Vec::new();
     let no_ads = Vec::new();
     let brief_platforms: HashMap<i64, Vec<String>> = input
@@ -292,7 +343,16 @@ fn compute(
             report_json,
         });
     }
+    results
+}
 
+/// The viral scores of the observed ads in `input`.
+fn ad_scores(
+    input: &RefreshInput,
+    ad_medians: &HashMap<String, f64>,
+    today: i64,
+    learned: &mut Learned,
+) -> Vec<(i64, i64)> {
     let week_start = today - 6;
     let mut growth: Vec<(i64, &str, f64, Millis)> = Vec::new();
     for ad in &input.observed_ads {
@@ -317,7 +377,7 @@ fn compute(
         by.into_iter().map(|(p, v)| (p, median(v))).collect()
     };
     let now = (today + 1) * DAY_MS;
-    let ad_scores = growth
+    growth
         .iter()
         .map(|(id, platform, per_day, since)| {
             let typical = ad_medians
@@ -332,8 +392,7 @@ fn compute(
             });
             (*id, score)
         })
-        .collect();
-    (results, ad_scores)
+        .collect()
 }
 
 /// One batch refreshes at a time in this process: a batch reads, computes and
@@ -371,7 +430,7 @@ pub async fn refresh_products(
         let (norms, ad_medians) = (norms.clone(), ad_medians.clone());
         let (results, ad_scores, learned, input) = tokio::task::spawn_blocking(move || {
             let mut learned = Learned::default();
-            let (r, a) = compute(&batch, &input, &norms, &ad_medians, today, &mut learned);
+            let (r, a) = compute_parallel(&batch, &input, &norms, &ad_medians, today, &mut learned);
             (r, a, learned, input)
         })
         .await
@@ -381,14 +440,7 @@ pub async fn refresh_products(
             .await?;
         summary.products += results.len();
         summary.ads += ad_scores.len();
-        for (p, (i, v)) in learned.engagement {
-            let e = learned_all.engagement.entry(p).or_default();
-            e.0 += i;
-            e.1 += v;
-        }
-        for (p, g) in learned.ad_growth {
-            learned_all.ad_growth.entry(p).or_default().extend(g);
-        }
+        learned_all.absorb(learned);
     }
     if learn {
         let norms = engagement_norms(
@@ -548,6 +600,49 @@ pub const STAGES: [&str; 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoredContent;
+
+    #[test]
+    fn reports_computed_on_two_cores_equal_those_on_one() {
+        let today = 20_000;
+        let mut input = RefreshInput::default();
+        for product in 1..=7i64 {
+            for k in 0..(product * 5) {
+                let id = product * 1_000 + k;
+                input.links.entry(product).or_default().push(id);
+                input.contents.insert(
+                    id,
+                    StoredContent {
+                        id,
+                        platform: ["tiktok", "x"][(k % 2) as usize].to_owned(),
+                        kind: "video".to_owned(),
+                        author: Some(format!("a{k}")),
+                        country: Some("US".to_owned()),
+                        published_at: None,
+                        snapshots: vec![Snapshot {
+                            at_ms: (today - k % 40) * DAY_MS,
+                            metrics: Metrics {
+                                likes: Some(k * 10),
+                                ..Metrics::default()
+                            },
+                        }],
+                    },
+                );
+            }
+        }
+        let products: Vec<i64> = (1..=7).collect();
+        let (norms, medians) = (Norms::default(), HashMap::new());
+        let (mut one, mut two) = (Learned::default(), Learned::default());
+        let (a, _) = compute(&products, &input, &norms, &medians, today, &mut one);
+        let (b, _) = compute_parallel(&products, &input, &norms, &medians, today, &mut two);
+        let key = |r: &Vec<ProductRefresh>| -> Vec<(i64, String)> {
+            r.iter()
+                .map(|p| (p.product_id, p.report_json.clone()))
+                .collect()
+        };
+        assert_eq!(key(&a), key(&b));
+        assert_eq!(one.engagement.len(), two.engagement.len());
+    }
     use crate::engine::detect::Stage;
 
     #[test]
