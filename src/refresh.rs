@@ -537,7 +537,7 @@ pub async fn rematch_pending(store: &Store, now: Millis) -> StoreResult<Vec<i64>
                 .is_empty()
         }));
     }
-    store.replace_links(&ids, &matcher, &matched).await?;
+    store.replace_links(&ids, &matcher, &matched, after).await?;
     let products: Vec<i64> = ids.iter().map(|(id, _)| *id).collect();
     refresh_products(store, &products, now, false).await?;
     store.finish_rematch(&ids).await?;

@@ -656,22 +656,29 @@ impl Store {
             .map_err(StoreError::classify)
     }
 
-    /// Replaces the links of re-matched products with what their new terms find
-    /// in `contents` (every content they match).
+    /// Replaces the links of re-matched products to contents with ids up to
+    /// `up_to` (the contents that were read) with what their new terms find in
+    /// `contents` (every one of those they match). Contents stored after the
+    /// read were linked by their ingest, with the new terms, and are kept.
     pub async fn replace_links(
         &self,
         products: &[(i64, i64)],
         matcher: &Matcher,
         contents: &[ContentToMatch],
+        up_to: i64,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for chunk in products.chunks(IDS_PER_QUERY) {
             for sql in [
-                "DELETE FROM content_products WHERE product_id IN",
-                "DELETE FROM ads WHERE content_id IS NOT NULL AND product_id IN",
+                "DELETE FROM content_products WHERE content_id <= $1 AND product_id IN",
+                "DELETE FROM ads WHERE content_id IS NOT NULL AND content_id <= $1 AND product_id IN",
             ] {
-                let sql = format!("{sql} ({})", id_list(chunk.len()));
-                let mut query = sqlx::query(AssertSqlSafe(sql));
+                let ids = (2..chunk.len() + 2)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let sql = format!("{sql} ({ids})");
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(up_to);
                 for (id, _) in chunk {
                     query = query.bind(*id);
                 }
