@@ -121,6 +121,14 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(e) => Self::Unavailable(e),
+            // "product" -> 404 "Product not found", the brief's wording.
+            StoreError::NotFound(what) => {
+                let mut name = what.to_owned();
+                if let Some(first) = name.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                Self::not_found(&name)
+            }
             other => Self::Internal(other.into()),
         }
     }

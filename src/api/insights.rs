@@ -20,7 +20,7 @@ use crate::engine::geo::REGIONS;
 use crate::engine::observation::PLATFORMS;
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 use crate::refresh::{STAGES, refresh_one};
-use crate::store::{AdFilter, StoreError, TrendingFilter, brief_platform};
+use crate::store::{AdFilter, TrendingFilter, brief_platform};
 use crate::time::{iso, now_ms};
 
 /// Viral ads returned by one scan, unless asked otherwise.
@@ -302,11 +302,7 @@ async fn heat_map(
 
 async fn places(state: &AppState, f: HeatMapFilter) -> Result<HeatMapResponse, ApiError> {
     if let Some(id) = f.product_id {
-        match state.store.product(id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("Product")),
-            Err(e) => return Err(e.into()),
-        }
+        state.store.product(id).await?;
     }
     let rows = state.store.places(f.level, f.product_id, f.limit).await?;
     let mut heat_map: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -504,11 +500,7 @@ async fn calculate_score(
     State(state): State<AppState>,
     PathId(product_id): PathId,
 ) -> Result<Json<TrendScoreOut>, ApiError> {
-    let (report, record) = match refresh_one(&state.store, product_id, now_ms()).await {
-        Ok(done) => done,
-        Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("Product")),
-        Err(e) => return Err(e.into()),
-    };
+    let (report, record) = refresh_one(&state.store, product_id, now_ms()).await?;
     let points = |name: &str| {
         report
             .components

@@ -222,11 +222,7 @@ async fn update_product(
         hashtags: input.hashtags,
         negative_keywords: input.negative_keywords,
     };
-    let product = match state.store.update_product(id, &patch).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("Product")),
-        Err(e) => return Err(e.into()),
-    };
+    let product = state.store.update_product(id, &patch).await?;
     if patch.changes_matching() {
         state.rematch.notify_one();
     }
@@ -267,16 +263,12 @@ async fn product_trend(
 }
 
 async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
-    let not_found = |e: StoreError| match e {
-        StoreError::NotFound(_) => ApiError::not_found("Product"),
-        e => e.into(),
-    };
-    let product = state.store.product(id).await.map_err(not_found)?;
-    let mut stored = state.store.trend_report(id).await.map_err(not_found)?;
+    let product = state.store.product(id).await?;
+    let mut stored = state.store.trend_report(id).await?;
     if stored.is_none() {
         // Never refreshed yet (created a moment ago): compute it now.
         refresh_products(&state.store, &[id], now_ms(), false).await?;
-        stored = state.store.trend_report(id).await.map_err(not_found)?;
+        stored = state.store.trend_report(id).await?;
     }
     let (json, at) = stored.ok_or_else(|| ApiError::not_found("Product"))?;
     let report: StoredReport = serde_json::from_str(&json)
