@@ -572,6 +572,33 @@ fn product_contents<'a>(authors: &'a [String], rng: &mut Rng) -> Vec<ContentHist
     out
 }
 
+/// The reports as text, field by field: a fingerprint that does not depend on
+/// how the report types are laid out, so results compare across versions.
+fn canonical(r: &marketscout::engine::trend::TrendReport) -> String {
+    let mut s = format!(
+        "{} {} {:?} {:?} {:?} {} ",
+        r.day, r.score, r.stage, r.reason, r.change_7d_pct, r.attention_7d
+    );
+    for c in &r.components {
+        s += &format!("{} {} {} {:?};", c.name, c.points, c.max, c.detail);
+    }
+    for d in &r.history {
+        s += &format!(
+            "{} {} {} {:?} {:?};",
+            d.day,
+            d.attention,
+            d.score,
+            d.stage,
+            d.points.to_vec()
+        );
+    }
+    s += &format!(
+        "{:?} {:?} {:?} {:?}",
+        r.platforms, r.countries, r.regions, r.forecast
+    );
+    s
+}
+
 /// Norms as a refresh learns them: some platforms known, others at the default.
 fn norms() -> Norms {
     Norms {
@@ -605,7 +632,7 @@ fn scoring(c: &mut Criterion) {
     let reports: Vec<_> = days.iter().map(|d| evaluate(d, &norms)).collect();
     eprintln!(
         "scoring: reports fingerprint {:016x}",
-        fingerprint(&format!("{reports:?}"))
+        fingerprint(&reports.iter().map(canonical).collect::<String>())
     );
     // A typical product with a take-off: several platforms and countries.
     let one = days

@@ -18,8 +18,8 @@ use crate::engine::attention::{
 
 use crate::engine::matching::Matcher;
 use crate::engine::trend::{
-    Component, Norms, PlaceInterest, PlatformShare, TrendReport, WINDOW_DAYS, engagement_norms,
-    evaluate,
+    COMPONENTS, Component, Norms, PlaceInterest, PlatformShare, TrendReport, WINDOW_DAYS,
+    engagement_norms, evaluate,
 };
 use crate::engine::viral::{ViralInput, median, viral_score};
 use crate::store::{
@@ -164,12 +164,12 @@ pub fn stored(report: &TrendReport) -> StoredReport {
         history.attention.push(d.attention);
         history.score.push(d.score);
         history.stage.push(d.stage.as_str().to_owned());
-        for c in &d.components {
+        for (name, points) in COMPONENTS.iter().zip(d.points) {
             history
                 .components
-                .entry(c.name.to_owned())
+                .entry((*name).to_owned())
                 .or_default()
-                .push(c.points);
+                .push(points);
         }
     }
     StoredReport {

@@ -14,7 +14,7 @@
 //! nothing earlier, so what the engine said about a past day stays true when
 //! later data arrives. Scanners sight content daily, so little is lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -104,26 +104,41 @@ impl Daily {
         }
     }
 
-    fn clear(&mut self) {
+    /// Zeroes the days in `span` (the only ones [`Daily::add_span`] wrote).
+    fn clear(&mut self, span: (usize, usize)) {
+        let (from, to) = span;
         for v in [&mut self.units, &mut self.interactions, &mut self.views] {
-            v.iter_mut().for_each(|x| *x = 0.0);
+            v[from..=to].iter_mut().for_each(|x| *x = 0.0);
         }
     }
 
-    fn add_from(&mut self, other: &Daily) {
+    /// Adds `other`'s days in `span`, where all of its non-zero days lie.
+    fn add_from(&mut self, other: &Daily, span: (usize, usize)) {
+        let (from, to) = span;
         let pairs = [
             (&mut self.units, &other.units),
             (&mut self.interactions, &other.interactions),
             (&mut self.views, &other.views),
         ];
-        for (into, from) in pairs {
-            into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        for (into, from_days) in pairs {
+            into[from..=to]
+                .iter_mut()
+                .zip(&from_days[from..=to])
+                .for_each(|(a, b)| *a += b);
         }
     }
 
     /// Adds one content's growth, its first sighting counting in full plus a mention.
     pub fn add(&mut self, start: i64, snapshots: &[Snapshot]) {
+        self.add_span(start, snapshots);
+    }
+
+    /// [`Daily::add`], answering which days it wrote (first and last), if any:
+    /// a content is sighted over a few weeks at most, so a product's sums only
+    /// need those days rather than the whole window.
+    fn add_span(&mut self, start: i64, snapshots: &[Snapshot]) -> Option<(usize, usize)> {
         let len = self.units.len() as i64;
+        let mut span: Option<(usize, usize)> = None;
         let mut previous: Option<(f64, f64, f64)> = None;
         for s in snapshots {
             let units = s.metrics.units();
@@ -155,8 +170,10 @@ impl Daily {
                 self.units[i] += gain;
                 self.interactions[i] += gained_interactions;
                 self.views[i] += gained_views;
+                span = Some(span.map_or((i, i), |(a, b)| (a.min(i), b.max(i))));
             }
         }
+        span
     }
 }
 
@@ -182,8 +199,9 @@ pub struct ProductDays {
     pub by_country: BTreeMap<String, Vec<f64>>,
     /// New contents per day (mentions).
     pub mentions: Vec<f64>,
-    /// Distinct authors of the contents first seen each day.
-    pub authors: Vec<Vec<String>>,
+    /// Distinct authors of the contents first seen each day, as small
+    /// integers (the same author is the same number throughout a product).
+    pub authors: Vec<Vec<u32>>,
     /// Advertisers whose first ad was seen each day.
     pub new_advertisers: Vec<f64>,
 }
@@ -207,6 +225,7 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
         ..ProductDays::default()
     };
     let mut advertisers: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut author_ids: HashMap<&str, u32> = HashMap::new();
     let mut one = Daily::new(days);
     let end_ms = (last_day + 1) * DAY_MS;
     for c in contents {
@@ -215,14 +234,14 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
         let Some(first) = snaps.first() else {
             continue;
         };
-        one.clear();
-        one.add(start, snaps);
+        let span = one.add_span(start, snaps);
         let born = day_of(first.at_ms);
         if (start..=last_day).contains(&born) {
             let i = (born - start) as usize;
             out.mentions[i] += 1.0;
             if let Some(a) = c.author {
-                out.authors[i].push(a.to_owned());
+                let next = author_ids.len() as u32;
+                out.authors[i].push(*author_ids.entry(a).or_insert(next));
             }
         }
         if c.kind == "ad"
@@ -231,18 +250,35 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
             let first_day = advertisers.entry(a).or_insert(born);
             *first_day = (*first_day).min(born);
         }
-        out.total.add_from(&one);
-        out.by_platform
-            .entry(c.platform.to_owned())
-            .or_insert_with(|| Daily::new(days))
-            .add_from(&one);
-        if let Some(country) = c.country {
-            let into = out
-                .by_country
-                .entry(country.to_owned())
-                .or_insert_with(|| vec![0.0; days]);
-            into.iter_mut().zip(&one.units).for_each(|(a, b)| *a += b);
+        // Platforms and countries get their series even when this content
+        // adds nothing to the window, as they always have.
+        if !out.by_platform.contains_key(c.platform) {
+            out.by_platform
+                .insert(c.platform.to_owned(), Daily::new(days));
         }
+        if let Some(country) = c.country
+            && !out.by_country.contains_key(country)
+        {
+            out.by_country.insert(country.to_owned(), vec![0.0; days]);
+        }
+        let Some(span) = span else {
+            continue;
+        };
+        out.total.add_from(&one, span);
+        if let Some(p) = out.by_platform.get_mut(c.platform) {
+            p.add_from(&one, span);
+        }
+        if let Some(into) = c
+            .country
+            .and_then(|country| out.by_country.get_mut(country))
+        {
+            let (from, to) = span;
+            into[from..=to]
+                .iter_mut()
+                .zip(&one.units[from..=to])
+                .for_each(|(a, b)| *a += b);
+        }
+        one.clear(span);
     }
     for a in &mut out.authors {
         a.sort_unstable();
@@ -323,6 +359,6 @@ mod tests {
         assert_eq!(later.total.units[5], 990.0);
         assert_eq!(later.by_country["US"], later.total.units);
         assert_eq!(later.by_platform["tiktok"], later.total);
-        assert_eq!(later.authors[3], vec!["a".to_owned()]);
+        assert_eq!(later.authors[3], vec![0], "one author, numbered 0");
     }
 }

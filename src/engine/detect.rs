@@ -95,31 +95,55 @@ fn trailing_mean(x: &[f64], t: usize, k: usize) -> Option<f64> {
 }
 
 /// The median of a window kept sorted (by `f64::total_cmp`): the middle value,
-/// or the mean of the two middle ones (the lower as the largest of the lower
-/// half, as a selection would find it).
+/// or the mean of the two middle ones.
 fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     let mid = n / 2;
-    let upper = sorted[mid];
     if n % 2 == 1 {
-        upper
+        sorted[mid]
     } else {
-        let lower = sorted[..mid]
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
+        (sorted[mid - 1] + sorted[mid]) / 2.0
     }
 }
 
 /// Moves the usual-level window one day on, keeping it sorted: `old` leaves it,
-/// `new` enters it.
-fn slide(sorted: &mut Vec<f64>, old: f64, new: f64) {
-    if let Ok(i) = sorted.binary_search_by(|v| v.total_cmp(&old)) {
-        sorted.remove(i);
+/// `new` enters it. Only the values between the two positions move, by one.
+fn slide(sorted: &mut [f64], old: f64, new: f64) {
+    let Ok(i) = sorted.binary_search_by(|v| v.total_cmp(&old)) else {
+        unreachable!("the value leaving the window is in it");
+    };
+    let j = sorted.partition_point(|v| v.total_cmp(&new).is_lt());
+    if j > i {
+        sorted.copy_within(i + 1..j, i);
+        sorted[j - 1] = new;
+    } else {
+        sorted.copy_within(j..i, j + 1);
+        sorted[j] = new;
     }
-    let at = sorted.partition_point(|v| v.total_cmp(&new).is_lt());
-    sorted.insert(at, new);
+}
+
+/// The sums of `x` over the `k` days ending on each day (fewer at the start),
+/// as a running sum: one addition and one subtraction a day instead of `k`.
+/// The sum is exactly zero whenever the window holds nothing, so "no
+/// attention" never turns into a rounding residue, and never negative.
+pub fn window_sums(x: &[f64], k: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x.len());
+    let mut sum = 0.0;
+    let mut last_positive: Option<usize> = None;
+    for (t, v) in x.iter().enumerate() {
+        sum += v;
+        if t >= k {
+            sum -= x[t - k];
+        }
+        if *v > 0.0 {
+            last_positive = Some(t);
+        }
+        if last_positive.is_none_or(|p| p + k <= t) {
+            sum = 0.0;
+        }
+        out.push(sum.max(0.0));
+    }
+    out
 }
 
 /// Scores and stages of every day of a series of daily non-negative values.
@@ -178,6 +202,8 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
     let mut window = Vec::with_capacity(WIDTH);
     let mut day_ratio = vec![0.0; n];
     let mut m7 = vec![0.0; n];
+    // The usual level's window of days t-67..=t-8 is the 60-day window ending on t-8.
+    let sums = window_sums(x, WIDTH);
     let mut flagged = false;
     let mut since = 0usize;
     for t in 0..n {
@@ -199,7 +225,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
         } else {
             slide(&mut window, x[t - 1 - WARM_UP_DAYS], x[t - LAG]);
         }
-        let mean = x[t - WARM_UP_DAYS..=t - LAG].iter().sum::<f64>() / WIDTH as f64;
+        let mean = sums[t - LAG] / WIDTH as f64;
         let usual = median(&window);
         let c = (PSEUDO * mean).max(floor);
         let d = usual + c;
@@ -240,8 +266,11 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
         } else {
             Stage::Saturated
         };
+        // At or under its usual level a series scores 0, without a logarithm.
         let score = if short.is_infinite() {
             100.0
+        } else if short <= 1.0 {
+            0.0
         } else {
             (100.0 * short.max(1e-12).log10()).clamp(0.0, 100.0)
         };

@@ -92,7 +92,7 @@ pub fn forecast(history: &[f64]) -> Option<Forecast> {
         let oldest = first.max((origin + 1).saturating_sub(h + RECORD));
         for s in oldest..=origin.saturating_sub(h) {
             if s + h <= origin {
-                errors.push(model.log_value(s + h) - model.log_forecast(s, h));
+                errors.push(order_key(model.log_value(s + h) - model.log_forecast(s, h)));
             }
         }
         let (low, high) = error_band(&mut errors, h);
@@ -153,13 +153,13 @@ fn growth_pct(value: f64, week_mean: f64) -> f64 {
 }
 
 /// The interval's log bounds at `h` days ahead: the quantiles of the series'
-/// own past errors, shrunk toward the pooled ones when there are few.
-fn error_band(errors: &mut [f64], h: usize) -> (f64, f64) {
+/// own past errors (as [`order_key`]s), shrunk toward the pooled ones when there are few.
+fn error_band(errors: &mut [i64], h: usize) -> (f64, f64) {
     let (pooled_low, pooled_high) = pooled_quantiles(h);
     if errors.len() < 2 {
         return (pooled_low, pooled_high);
     }
-    let (own_low, own_high) = quantile_pair(errors, LOWER_Q, UPPER_Q);
+    let (own_low, own_high) = quantile_pair_of_keys(errors, LOWER_Q, UPPER_Q);
     let w = errors.len() as f64 / (errors.len() as f64 + POOLED_WEIGHT);
     (
         w * own_low + (1.0 - w) * pooled_low,
@@ -169,28 +169,48 @@ fn error_band(errors: &mut [f64], h: usize) -> (f64, f64) {
 
 /// Two linear-interpolation quantiles (the usual "type 7"), `low_q < high_q`,
 /// by partial selection rather than a sort (quantiles are most of a forecast's
-/// cost); reorders `values`.
+/// cost).
+#[cfg(test)]
 fn quantile_pair(values: &mut [f64], low_q: f64, high_q: f64) -> (f64, f64) {
-    let last = (values.len() - 1) as f64;
+    let mut keys: Vec<i64> = values.iter().map(|v| order_key(*v)).collect();
+    quantile_pair_of_keys(&mut keys, low_q, high_q)
+}
+
+/// An integer that orders as `f64::total_cmp` orders the float (the same
+/// transformation `total_cmp` applies on every comparison, applied once), and
+/// turns back into it with [`from_order_key`].
+fn order_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
+fn from_order_key(key: i64) -> f64 {
+    f64::from_bits((key ^ ((((key >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+/// [`quantile_pair`] over [`order_key`]s: selecting integers is cheaper than
+/// selecting floats by `total_cmp`, with the same order.
+fn quantile_pair_of_keys(keys: &mut [i64], low_q: f64, high_q: f64) -> (f64, f64) {
+    let last = (keys.len() - 1) as f64;
     let (low_pos, high_pos) = (last * low_q, last * high_q);
     let low_at = low_pos.floor() as usize;
-    let (_, &mut at, above) = values.select_nth_unstable_by(low_at, f64::total_cmp);
-    let low = interpolate(at, above, low_pos - low_at as f64);
+    let (_, &mut at, above) = keys.select_nth_unstable(low_at);
+    let low = interpolate(from_order_key(at), above, low_pos - low_at as f64);
     // The high quantile lies in `above` (the positions after low_at).
     let high_at = high_pos.floor() as usize;
     let high = if high_at == low_at {
-        interpolate(at, above, high_pos - high_at as f64)
+        interpolate(from_order_key(at), above, high_pos - high_at as f64)
     } else {
-        let (_, &mut at, rest) = above.select_nth_unstable_by(high_at - low_at - 1, f64::total_cmp);
-        interpolate(at, rest, high_pos - high_at as f64)
+        let (_, &mut at, rest) = above.select_nth_unstable(high_at - low_at - 1);
+        interpolate(from_order_key(at), rest, high_pos - high_at as f64)
     };
     (low, high)
 }
 
 /// `at` plus `fraction` of the way to the next value (the least of `above`).
-fn interpolate(at: f64, above: &[f64], fraction: f64) -> f64 {
-    match above.iter().copied().reduce(f64::min) {
-        Some(next) if fraction > 0.0 => at + (next - at) * fraction,
+fn interpolate(at: f64, above: &[i64], fraction: f64) -> f64 {
+    match above.iter().copied().min() {
+        Some(next) if fraction > 0.0 => at + (from_order_key(next) - at) * fraction,
         _ => at,
     }
 }
@@ -297,6 +317,37 @@ mod tests {
             quantile_pair(&mut [2.0, 7.0, 7.0, 1.0, 9.0], 0.0, 1.0),
             (1.0, 9.0)
         );
+    }
+
+    proptest::proptest! {
+        /// The quantiles found by partial selection equal the textbook ones
+        /// over a full sort, ties and tiny samples included.
+        #[test]
+        fn quantiles_equal_those_of_a_full_sort(
+            values in proptest::collection::vec(-20i32..20, 1..200),
+            low_q in 0.0f64..0.5,
+            high_q in 0.5f64..=1.0,
+        ) {
+            let mut values: Vec<f64> = values.into_iter().map(|v| f64::from(v) / 4.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let textbook = |q: f64| {
+                let pos = (sorted.len() - 1) as f64 * q;
+                let r = pos.floor() as usize;
+                let next = sorted.get(r + 1).copied().unwrap_or(sorted[r]);
+                sorted[r] + (next - sorted[r]) * (pos - r as f64)
+            };
+            let (low, high) = quantile_pair(&mut values, low_q, high_q);
+            proptest::prop_assert_eq!(low, textbook(low_q));
+            proptest::prop_assert_eq!(high, textbook(high_q));
+        }
+
+        /// Order keys sort as `total_cmp` sorts, and turn back into the same float.
+        #[test]
+        fn order_keys_keep_the_total_order(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b));
+            proptest::prop_assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::attention::ProductDays;
-use super::detect::{Day, Rule, Stage, detect_with};
+use super::detect::{Day, Rule, Stage, detect_with, window_sums};
 use super::forecast::{Forecast, forecast};
 use super::geo::region_of;
 
@@ -59,7 +59,9 @@ pub struct TrendDay {
     pub attention: f64,
     pub score: f64,
     pub stage: Stage,
-    pub components: Vec<Component>,
+    /// Each component's points, in [`COMPONENTS`] order (their words are
+    /// only kept for today, in [`TrendReport::components`]).
+    pub points: [f64; 7],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,241 +182,328 @@ fn pseudo(x: &[f64], t: usize) -> f64 {
     (0.1 * trailing(x, t, 60) / 60.0).max(FLOOR)
 }
 
-/// What the components of every day share, computed once per report.
+/// The score's components, in the order they are shown and stored.
+pub const COMPONENTS: [&str; 7] = [
+    "momentum",
+    "acceleration",
+    "volume",
+    "breadth",
+    "novelty",
+    "engagement",
+    "saturation",
+];
+/// The most each component can add (for saturation, the most it can take away).
+const MAX_POINTS: [f64; 7] = [35.0, 15.0, 10.0, 20.0, 10.0, 10.0, -15.0];
+
+/// What the components of every day share, computed once per report in one
+/// pass over the window rather than again for each day of the history.
 struct Days {
     /// Distinct authors over the 7 days ending on each day.
     authors_7d: Vec<usize>,
+    /// Platforms with attention in the 7 days ending on each day.
+    platforms_7d: Vec<usize>,
+    /// Countries with attention in the 7 days ending on each day.
+    countries_7d: Vec<usize>,
     /// The first day with attention.
     first: Option<usize>,
     /// Advertisers first seen up to each day (summed in day order).
     advertisers: Vec<f64>,
+    /// Sums over the 7 or 14 days ending on each day: engagement units,
+    /// mentions, and (14 days) interactions and views of content reporting
+    /// views, with the interactions the platforms' norms would expect of them.
+    units_7: Vec<f64>,
+    units_14: Vec<f64>,
+    mentions_7: Vec<f64>,
+    mentions_14: Vec<f64>,
+    interactions_14: Vec<f64>,
+    views_14: Vec<f64>,
+    expected_14: Vec<f64>,
+}
+
+/// Adds 1 to `counts[t]` for each day `t` on which `x` was positive at least
+/// once in the 7 days ending on `t`. Attention is never negative, so this is
+/// "the 7-day sum is positive" without summing.
+fn count_active_weeks(x: &[f64], counts: &mut [usize]) {
+    let mut last_positive = None;
+    for (t, (v, count)) in x.iter().zip(counts.iter_mut()).enumerate() {
+        if *v > 0.0 {
+            last_positive = Some(t);
+        }
+        if last_positive.is_some_and(|p| p + 7 > t) {
+            *count += 1;
+        }
+    }
 }
 
 impl Days {
-    fn new(d: &ProductDays) -> Self {
+    fn new(d: &ProductDays, norms: &Norms) -> Self {
         let n = d.days();
-        // Authors as small integers, counted over a sliding week.
-        let mut ids: HashMap<&str, usize> = HashMap::new();
-        let per_day: Vec<Vec<usize>> = d
+        // Authors are small integers, counted over a sliding week.
+        let ids = d
             .authors
             .iter()
-            .map(|day| {
-                day.iter()
-                    .map(|a| {
-                        let next = ids.len();
-                        *ids.entry(a.as_str()).or_insert(next)
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut seen = vec![0usize; ids.len()];
+            .flatten()
+            .max()
+            .map_or(0, |m| *m as usize + 1);
+        let mut seen = vec![0u32; ids];
         let mut distinct = 0;
         let mut authors_7d = Vec::with_capacity(n);
         for t in 0..n {
-            for &a in &per_day[t] {
-                distinct += usize::from(seen[a] == 0);
-                seen[a] += 1;
+            for &a in &d.authors[t] {
+                distinct += usize::from(seen[a as usize] == 0);
+                seen[a as usize] += 1;
             }
             if t >= 7 {
-                for &a in &per_day[t - 7] {
-                    seen[a] -= 1;
-                    distinct -= usize::from(seen[a] == 0);
+                for &a in &d.authors[t - 7] {
+                    seen[a as usize] -= 1;
+                    distinct -= usize::from(seen[a as usize] == 0);
                 }
             }
             authors_7d.push(distinct);
         }
+        let mut platforms_7d = vec![0; n];
+        for p in d.by_platform.values() {
+            count_active_weeks(&p.units, &mut platforms_7d);
+        }
+        let mut countries_7d = vec![0; n];
+        for c in d.by_country.values() {
+            count_active_weeks(c, &mut countries_7d);
+        }
         let mut advertisers = Vec::with_capacity(n);
-        if n > 0 {
-            // The same additions, in the same order, as summing `..=t` each day.
-            let mut sum: f64 = d.new_advertisers[..1].iter().sum();
+        let mut sum = 0.0;
+        for v in &d.new_advertisers[..n] {
+            sum += v;
             advertisers.push(sum);
-            for v in &d.new_advertisers[1..n] {
-                sum += v;
-                advertisers.push(sum);
+        }
+        let mut expected = vec![0.0; n];
+        for (platform, p) in &d.by_platform {
+            let rate = norms.rate(platform);
+            for (e, v) in expected.iter_mut().zip(&p.views) {
+                *e += v * rate;
             }
         }
         Days {
             authors_7d,
+            platforms_7d,
+            countries_7d,
             first: d.total.units.iter().position(|v| *v > 0.0),
             advertisers,
+            units_7: window_sums(&d.total.units, 7),
+            units_14: window_sums(&d.total.units, 14),
+            mentions_7: window_sums(&d.mentions, 7),
+            mentions_14: window_sums(&d.mentions, 14),
+            interactions_14: window_sums(&d.total.interactions, 14),
+            views_14: window_sums(&d.total.views, 14),
+            expected_14: window_sums(&expected, 14),
         }
     }
 }
 
-/// The components of the score at day `t`; with `explain`, each says in words
-/// what it measured (only today's are shown: past days keep their points).
-fn components(
-    d: &ProductDays,
-    shared: &Days,
-    norms: &Norms,
-    det: &Day,
-    t: usize,
-    explain: bool,
-) -> Vec<Component> {
-    // Formatting sentences is a third of a refresh: only when they are shown.
-    macro_rules! say {
-        ($($arg:tt)*) => {
-            if explain { format!($($arg)*) } else { String::new() }
-        };
+/// What the components measured on one day, before it is turned into points
+/// (every day of the history) or into words (today only).
+struct Measures {
+    ratio: f64,
+    growth: f64,
+    week: f64,
+    authors: usize,
+    platforms: usize,
+    countries: usize,
+    /// Days since the first attention, if any was seen by then.
+    age: Option<usize>,
+    /// Interactions and views over 14 days, the platforms' norm, and whether
+    /// there was any attention at all in those 14 days.
+    interactions: f64,
+    views: f64,
+    norm: f64,
+    active: bool,
+    advertisers: f64,
+}
+
+/// Remembers the last input and output of a costly function of a slowly
+/// changing value (counts that stay the same for days), so each day of the
+/// history does not pay for the same `exp` again.
+struct Memo(f64, f64);
+
+impl Memo {
+    fn new() -> Self {
+        Memo(f64::NAN, f64::NAN)
     }
-    let x = &d.total.units;
-    let week = trailing(x, t, 7) / 7.0;
+
+    fn get(&mut self, x: f64, f: impl Fn(f64) -> f64) -> f64 {
+        if x.to_bits() != self.0.to_bits() {
+            *self = Memo(x, f(x));
+        }
+        self.1
+    }
+}
+
+/// The memos of [`components`], kept from one day to the next.
+struct Memos {
+    authors: Memo,
+    countries: Memo,
+    evidence: Memo,
+    saturation: Memo,
+}
+
+impl Memos {
+    fn new() -> Self {
+        Memos {
+            authors: Memo::new(),
+            countries: Memo::new(),
+            evidence: Memo::new(),
+            saturation: Memo::new(),
+        }
+    }
+}
+
+/// The points of each component of the score at day `t` (in [`COMPONENTS`]
+/// order), with what they measured.
+fn components(shared: &Days, det: &Day, t: usize, memos: &mut Memos) -> ([f64; 7], Measures) {
+    let week = shared.units_7[t] / 7.0;
 
     // Momentum and acceleration follow mentions, like the stage: one big
     // creator's post is a spike of engagement, not a crowd picking a product up.
     let momentum = 0.35 * det.score;
-    let m = &d.mentions;
-    let m_week = trailing(m, t, 7) / 7.0;
+    let m_week = shared.mentions_7[t] / 7.0;
     let m_before = if t >= 7 {
-        trailing(m, t - 7, 7) / 7.0
+        shared.mentions_7[t - 7] / 7.0
     } else {
         0.0
     };
     let growth = (m_week + PRODUCT_RULE.floor) / (m_before + PRODUCT_RULE.floor);
-    let acceleration = 15.0 * (growth.log2() / 2.0).clamp(0.0, 1.0);
+    // No growth is no acceleration, without a logarithm (most days).
+    let acceleration = if growth <= 1.0 {
+        0.0
+    } else {
+        15.0 * (growth.log2() / 2.0).clamp(0.0, 1.0)
+    };
     let volume = 10.0 * ((1.0 + week / FLOOR).log10() / 3.0).clamp(0.0, 1.0);
 
-    let from = (t + 1).saturating_sub(7);
     let authors = shared.authors_7d[t];
-    let platforms = d
-        .by_platform
-        .values()
-        .filter(|p| sum(&p.units, from, t) > 0.0)
-        .count();
-    let countries = d
-        .by_country
-        .values()
-        .filter(|v| sum(v, from, t) > 0.0)
-        .count();
-    let breadth = 10.0 * (1.0 - (-(authors as f64) / 8.0).exp())
+    let platforms = shared.platforms_7d[t];
+    let countries = shared.countries_7d[t];
+    let breadth = 10.0
+        * memos
+            .authors
+            .get(authors as f64, |a| 1.0 - (-a / 8.0).exp())
         + 5.0 * (platforms.saturating_sub(1) as f64 / 3.0).min(1.0)
-        + 5.0 * (1.0 - (-(countries as f64) / 4.0).exp());
+        + 5.0
+            * memos
+                .countries
+                .get(countries as f64, |c| 1.0 - (-c / 4.0).exp());
 
     // Novelty and engagement rate say something only with enough posts
     // behind them: both are scaled by how much was seen in 14 days.
-    let evidence = 1.0 - (-trailing(m, t, 14) / 10.0).exp();
-    let first = shared.first.filter(|f| *f <= t);
-    let (novelty, novelty_detail) = match first {
-        Some(f) => {
-            let age = t - f;
-            let points = 10.0 * (1.0 - (age as f64 - 14.0).max(0.0) / 46.0).clamp(0.0, 1.0);
-            let detail = if f == 0 {
-                say!("seen for more than {} days", t)
-            } else {
-                say!("first seen {}", plural(age, "day ago", "days ago"))
-            };
-            (points, detail)
-        }
-        None => (0.0, "not seen yet".to_owned()),
-    };
+    let evidence = memos
+        .evidence
+        .get(shared.mentions_14[t], |m| 1.0 - (-m / 10.0).exp());
+    let age = shared.first.filter(|f| *f <= t).map(|f| t - f);
+    let novelty = age.map_or(0.0, |age| {
+        10.0 * (1.0 - (age as f64 - 14.0).max(0.0) / 46.0).clamp(0.0, 1.0)
+    });
 
-    let from14 = (t + 1).saturating_sub(14);
-    let (mut interactions, mut views, mut expected) = (0.0, 0.0, 0.0);
-    for (platform, p) in &d.by_platform {
-        let v = sum(&p.views, from14, t);
-        interactions += sum(&p.interactions, from14, t);
-        views += v;
-        expected += v * norms.rate(platform);
-    }
+    let (interactions, views) = (shared.interactions_14[t], shared.views_14[t]);
     let norm = if views > 0.0 {
-        expected / views
+        shared.expected_14[t] / views
     } else {
         DEFAULT_NORM
     };
     let shrunk = (interactions + norm * RATE_PRIOR_VIEWS) / (norm * (views + RATE_PRIOR_VIEWS));
-    let active = trailing(x, t, 14) > 0.0;
+    let active = shared.units_14[t] > 0.0;
     let engagement = if active {
         10.0 * evidence * ((shrunk.log2() + 1.0) / 2.0).clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let engagement_detail = if !active {
+
+    let advertisers = shared.advertisers[t];
+    let saturation = -15.0
+        * memos
+            .saturation
+            .get(advertisers, |a| 1.0 - (-a / 15.0).exp());
+
+    let points = [
+        momentum,
+        acceleration,
+        volume,
+        breadth,
+        evidence * novelty,
+        engagement,
+        saturation,
+    ]
+    .map(round1);
+    let measures = Measures {
+        ratio: det.ratio,
+        growth,
+        week,
+        authors,
+        platforms,
+        countries,
+        age,
+        interactions,
+        views,
+        norm,
+        active,
+        advertisers,
+    };
+    (points, measures)
+}
+
+/// Today's components in full: points with what each measured, in words.
+fn explain(points: &[f64; 7], m: &Measures, t: usize, first: Option<usize>) -> Vec<Component> {
+    let ratio = if m.ratio.is_finite() { m.ratio } else { 0.0 };
+    let novelty = match (m.age, first) {
+        (Some(_), Some(0)) => format!("seen for more than {t} days"),
+        (Some(age), _) => format!("first seen {}", plural(age, "day ago", "days ago")),
+        (None, _) => "not seen yet".to_owned(),
+    };
+    let engagement = if !m.active {
         "no activity in the last 14 days".to_owned()
-    } else if views > 0.0 {
-        say!(
+    } else if m.views > 0.0 {
+        format!(
             "{:.2}% of views interact over 14 days, {:.1}x the platforms' norm of {:.2}%",
-            100.0 * interactions / views,
-            interactions / views / norm,
-            100.0 * norm
+            100.0 * m.interactions / m.views,
+            m.interactions / m.views / m.norm,
+            100.0 * m.norm
         )
     } else {
         "no view counts reported: taken as the norm".to_owned()
     };
-
-    let advertisers = shared.advertisers[t];
-    let saturation = -15.0 * (1.0 - (-advertisers / 15.0).exp());
-
-    vec![
-        Component {
-            name: "momentum",
-            points: round1(momentum),
-            max: 35.0,
-            detail: say!(
-                "new posts over the last 3 days at {:.1}x their usual rate",
-                if det.ratio.is_finite() {
-                    det.ratio
-                } else {
-                    0.0
-                }
-            ),
-        },
-        Component {
-            name: "acceleration",
-            points: round1(acceleration),
-            max: 15.0,
-            detail: say!("new posts this week at {growth:.1}x the week before"),
-        },
-        Component {
-            name: "volume",
-            points: round1(volume),
-            max: 10.0,
-            detail: say!("{week:.0} engagement units a day this week"),
-        },
-        Component {
-            name: "breadth",
-            points: round1(breadth),
-            max: 20.0,
-            detail: say!(
-                "{}, {} and {} this week",
-                plural(authors, "creator", "creators"),
-                plural(platforms, "platform", "platforms"),
-                plural(countries, "country", "countries")
-            ),
-        },
-        Component {
-            name: "novelty",
-            points: round1(evidence * novelty),
-            max: 10.0,
-            detail: novelty_detail,
-        },
-        Component {
-            name: "engagement",
-            points: round1(engagement),
-            max: 10.0,
-            detail: engagement_detail,
-        },
-        Component {
-            name: "saturation",
-            points: round1(saturation),
-            max: -15.0,
-            detail: say!(
-                "{} advertising it",
-                plural(advertisers as usize, "advertiser", "advertisers")
-            ),
-        },
-    ]
+    let details = [
+        format!("new posts over the last 3 days at {ratio:.1}x their usual rate"),
+        format!("new posts this week at {:.1}x the week before", m.growth),
+        format!("{:.0} engagement units a day this week", m.week),
+        format!(
+            "{}, {} and {} this week",
+            plural(m.authors, "creator", "creators"),
+            plural(m.platforms, "platform", "platforms"),
+            plural(m.countries, "country", "countries")
+        ),
+        novelty,
+        engagement,
+        format!(
+            "{} advertising it",
+            plural(m.advertisers as usize, "advertiser", "advertisers")
+        ),
+    ];
+    COMPONENTS
+        .iter()
+        .zip(MAX_POINTS)
+        .zip(points)
+        .zip(details)
+        .map(|(((name, max), points), detail)| Component {
+            name,
+            points: *points,
+            max,
+            detail,
+        })
+        .collect()
 }
 
-fn total(components: &[Component]) -> f64 {
-    round1(
-        components
-            .iter()
-            .map(|c| c.points)
-            .sum::<f64>()
-            .clamp(0.0, 100.0),
-    )
+/// The score: the sum of the components' points, within 0 and 100.
+fn total(points: &[f64; 7]) -> f64 {
+    round1(points.iter().sum::<f64>().clamp(0.0, 100.0))
 }
-
 /// Why a product is at its stage, in words a seller understands.
 pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize) -> String {
     let r = if det.ratio.is_finite() {
@@ -490,19 +579,21 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
     let detected = product_detection(d);
     let t = n - 1;
     let history_from = n.saturating_sub(HISTORY_DAYS);
-    let shared = Days::new(d);
-    let history: Vec<TrendDay> = (history_from..n)
-        .map(|i| {
-            let components = components(d, &shared, norms, &detected[i], i, i + 1 == n);
-            TrendDay {
-                day: d.start + i as i64,
-                attention: round1(x[i]),
-                score: total(&components),
-                stage: detected[i].stage,
-                components,
-            }
-        })
-        .collect();
+    let shared = Days::new(d, norms);
+    let mut memos = Memos::new();
+    let mut history: Vec<TrendDay> = Vec::with_capacity(n - history_from);
+    let mut measures = None;
+    for (i, det) in detected.iter().enumerate().skip(history_from) {
+        let (points, m) = components(&shared, det, i, &mut memos);
+        history.push(TrendDay {
+            day: d.start + i as i64,
+            attention: round1(x[i]),
+            score: total(&points),
+            stage: det.stage,
+            points,
+        });
+        measures = Some(m);
+    }
     let today = history.last().expect("at least one day");
 
     let week = trailing(x, t, 7);
@@ -563,7 +654,12 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
     TrendReport {
         day: d.start + t as i64,
         score: today.score,
-        components: today.components.clone(),
+        components: explain(
+            &today.points,
+            &measures.expect("today was measured"),
+            t,
+            shared.first,
+        ),
         stage: detected[t].stage,
         reason: reason(&detected[t], growth, drop, quiet),
         change_7d_pct: pct_change(week, before),
