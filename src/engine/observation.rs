@@ -710,8 +710,8 @@ mod tests {
             ),
         ];
         for (body, whole, pieces) in cases {
-            assert_eq!(whole.observations.len(), 18);
-            assert_eq!(whole.rejected.len(), 5);
+            assert_eq!(whole.observations.len(), 19);
+            assert_eq!(whole.rejected.len(), 4);
             let mut joined = Batch::default();
             let mut sizes = Vec::new();
             pieces(body, 4, &mut |piece| {
@@ -722,7 +722,7 @@ mod tests {
             })
             .unwrap();
             assert_eq!(summary(&joined), summary(&whole));
-            assert_eq!(sizes, [4, 4, 4, 4, 2]);
+            assert_eq!(sizes, [4, 4, 4, 4, 3]);
 
             let mut handed = 0;
             pieces(body, 4, &mut |_| {
