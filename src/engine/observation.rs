@@ -168,14 +168,39 @@ impl Batch {
 /// lines are skipped). A line that is not JSON is rejected on its own; a body
 /// that starts as an array but is not valid JSON as a whole is an error.
 pub fn parse_json_batch(body: &str, now_ms: i64) -> Result<Batch, String> {
+    let mut all = Batch::default();
+    parse_json_pieces(body, now_ms, usize::MAX, |piece| {
+        all.observations.extend(piece.observations);
+        all.rejected.extend(piece.rejected);
+        true
+    })?;
+    Ok(all)
+}
+
+/// [`parse_json_batch`] handed over in pieces of `size` observations (and the
+/// lines rejected meanwhile) as soon as each is read, so that a caller can store
+/// one piece while the next is parsed. The last piece may be smaller or empty.
+/// Stops when `each` answers false. An array is read whole before its first
+/// piece: it is either valid JSON or an error.
+pub fn parse_json_pieces(
+    body: &str,
+    now_ms: i64,
+    size: usize,
+    mut each: impl FnMut(Batch) -> bool,
+) -> Result<(), String> {
+    let size = size.max(1);
     let mut batch = Batch::default();
     if body.trim_start().starts_with('[') {
         let items: Vec<Value> = serde_json::from_str(body)
             .map_err(|e| format!("the body starts as a JSON array but is not valid JSON: {e}"))?;
         for (i, item) in items.iter().enumerate() {
             batch.take(i + 1, item, now_ms);
+            if batch.observations.len() >= size && !each(std::mem::take(&mut batch)) {
+                return Ok(());
+            }
         }
-        return Ok(batch);
+        each(batch);
+        return Ok(());
     }
     for (i, line) in body.lines().enumerate() {
         if line.trim().is_empty() {
@@ -185,14 +210,35 @@ pub fn parse_json_batch(body: &str, now_ms: i64) -> Result<Batch, String> {
             Ok(value) => batch.take(i + 1, &value, now_ms),
             Err(e) => batch.rejected.push((i + 1, format!("not JSON: {e}"))),
         }
+        if batch.observations.len() >= size && !each(std::mem::take(&mut batch)) {
+            return Ok(());
+        }
     }
-    Ok(batch)
+    each(batch);
+    Ok(())
 }
 
 /// Reads CSV with a header row naming the observation fields (`impressions_lower`,
 /// `spend_upper`, ... for ranges; `hashtags` separated by spaces or commas). Empty
 /// cells are absent values. Line numbers count the header as line 1.
 pub fn parse_csv_batch(reader: impl std::io::Read, now_ms: i64) -> Result<Batch, String> {
+    let mut all = Batch::default();
+    parse_csv_pieces(reader, now_ms, usize::MAX, |piece| {
+        all.observations.extend(piece.observations);
+        all.rejected.extend(piece.rejected);
+        true
+    })?;
+    Ok(all)
+}
+
+/// [`parse_csv_batch`] in pieces, as [`parse_json_pieces`] does for JSON.
+pub fn parse_csv_pieces(
+    reader: impl std::io::Read,
+    now_ms: i64,
+    size: usize,
+    mut each: impl FnMut(Batch) -> bool,
+) -> Result<(), String> {
+    let size = size.max(1);
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers = csv
         .headers()
@@ -217,8 +263,12 @@ pub fn parse_csv_batch(reader: impl std::io::Read, now_ms: i64) -> Result<Batch,
                 .rejected
                 .push((line, format!("unreadable CSV row: {e}"))),
         }
+        if batch.observations.len() >= size && !each(std::mem::take(&mut batch)) {
+            return Ok(());
+        }
     }
-    Ok(batch)
+    each(batch);
+    Ok(())
 }
 
 /// A present, non-null, non-empty-string field.
@@ -597,6 +647,91 @@ mod tests {
         assert_eq!(batch.observations.len(), 1);
         assert_eq!(batch.observations[0].hashtags, ["diy", "home"]);
         assert_eq!(batch.rejected[0].0, 3);
+    }
+
+    #[test]
+    fn pieces_hold_every_observation_and_rejected_line_of_the_whole_batch() {
+        let good = |id: usize| {
+            format!(
+                "{{\"platform\":\"x\",\"kind\":\"post\",\"platform_id\":\"{id}\",\"observed_at\":1}}"
+            )
+        };
+        let lines: Vec<String> = (0..23)
+            .map(|i| {
+                if i % 5 == 3 {
+                    "not json".to_owned()
+                } else {
+                    good(i)
+                }
+            })
+            .collect();
+        let ndjson = lines.join("\n");
+        let array = format!(
+            "[{}]",
+            (0..23)
+                .map(|i| if i % 5 == 3 { "{}".to_owned() } else { good(i) })
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let csv = std::iter::once("platform,kind,platform_id,observed_at".to_owned())
+            .chain((0..23).map(|i| {
+                let id = if i % 5 == 3 {
+                    String::new()
+                } else {
+                    i.to_string()
+                };
+                format!("x,post,{id},1")
+            }))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let summary = |b: &Batch| {
+            let ids: Vec<String> = b
+                .observations
+                .iter()
+                .map(|o| o.platform_id.clone())
+                .collect();
+            let lines: Vec<usize> = b.rejected.iter().map(|r| r.0).collect();
+            (ids, lines)
+        };
+        type Pieces = fn(&str, usize, &mut dyn FnMut(Batch) -> bool) -> Result<(), String>;
+        let cases: [(&str, Batch, Pieces); 3] = [
+            (
+                &ndjson,
+                parse_json_batch(&ndjson, NOW).unwrap(),
+                |s, n, f| parse_json_pieces(s, NOW, n, f),
+            ),
+            (&array, parse_json_batch(&array, NOW).unwrap(), |s, n, f| {
+                parse_json_pieces(s, NOW, n, f)
+            }),
+            (
+                &csv,
+                parse_csv_batch(csv.as_bytes(), NOW).unwrap(),
+                |s, n, f| parse_csv_pieces(s.as_bytes(), NOW, n, f),
+            ),
+        ];
+        for (body, whole, pieces) in cases {
+            assert_eq!(whole.observations.len(), 19);
+            assert_eq!(whole.rejected.len(), 4);
+            let mut joined = Batch::default();
+            let mut sizes = Vec::new();
+            pieces(body, 4, &mut |piece| {
+                sizes.push(piece.observations.len());
+                joined.observations.extend(piece.observations);
+                joined.rejected.extend(piece.rejected);
+                true
+            })
+            .unwrap();
+            assert_eq!(summary(&joined), summary(&whole));
+            assert_eq!(sizes, [4, 4, 4, 4, 3]);
+
+            let mut handed = 0;
+            pieces(body, 4, &mut |_| {
+                handed += 1;
+                handed < 2
+            })
+            .unwrap();
+            assert_eq!(handed, 2, "reading stops when told to");
+        }
     }
 
     #[test]

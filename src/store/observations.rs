@@ -1,21 +1,21 @@
-//! Ingest of observations: content upserted once per (platform, platform id),
-//! one metric snapshot per observation time. Rows go in multi-row statements:
-//! a round trip per 16 observations instead of two per observation.
+//! Ingest of observations: content upserted once per (platform, platform id)
+//! and batch, one metric snapshot per observation time. Rows go in multi-row
+//! statements: a round trip per few hundred rows instead of one per row.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::trends::{ContentToMatch, link_contents};
-use super::{Store, StoreError, StoreResult};
+use super::{Backend, Store, StoreError, StoreResult};
 use crate::engine::matching::Matcher;
 use crate::engine::observation::Observation;
 
-/// Observations per statement. sqlx's SQLite driver looks every bound parameter
-/// up by name, a cost that grows with the square of a statement's parameters:
-/// importing 100,000 observations took 21 s at 400 rows per statement, 4.2 s at
-/// 40 and 3.5 s at 16 (7.4 s with one statement per row).
-const ROWS_PER_STATEMENT: usize = 16;
+/// Rows per statement. With named parameters sqlx's SQLite driver cost the
+/// square of a statement's size (400 rows took 21 s for 100,000 observations,
+/// 16 rows 3.5 s); with anonymous ones (see [`placeholders`]) the round trips
+/// dominate instead: 250 rows used less time than 100 or 500.
+const ROWS_PER_STATEMENT: usize = 250;
 
 /// How many observations were new, how many had been stored before, and
 /// which products the batch's contents are about.
@@ -74,8 +74,13 @@ impl<'a> ContentRow<'a> {
     }
 }
 
-pub(super) fn placeholders(rows: usize, per_row: usize) -> String {
-    let mut sql = String::with_capacity(rows * per_row * 5);
+/// `($1,$2),($3,$4)`: the VALUES of a multi-row statement. On SQLite the
+/// parameters are anonymous (`(?,?),(?,?)`): sqlx binds a named parameter by
+/// looking its name up, a scan over all of the statement's parameters, so a
+/// statement of named parameters costs the square of its size; anonymous
+/// ones bind in order.
+pub(super) fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut sql = String::with_capacity(rows * per_row * 6);
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
@@ -85,8 +90,13 @@ pub(super) fn placeholders(rows: usize, per_row: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * per_row + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * per_row + c + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -98,8 +108,8 @@ impl Store {
     /// (on a database failure) none of it. Re-sending an observation is a duplicate,
     /// never a second snapshot. Contents are linked to the products `matcher`
     /// finds in them in the same transaction. Every content of the batch, new
-    /// or seen before, is matched with its stored text, so the products
-    /// answered are all those the batch is about.
+    /// or seen before, is matched once, with its text as stored at the end of
+    /// the batch, so the products answered are all those the batch is about.
     pub async fn ingest(
         &self,
         batch: &[Observation],
@@ -109,50 +119,73 @@ impl Store {
         if batch.is_empty() {
             return Ok(counts);
         }
+        // Each content once per batch, merged in the order seen: the same row
+        // as upserting sighting after sighting would leave, in one statement
+        // row instead of one per chunk it appears in.
+        let mut rows: Vec<ContentRow<'_>> = Vec::new();
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut row_of = Vec::with_capacity(batch.len());
+        for o in batch {
+            let key = (o.platform, o.platform_id.as_str());
+            let i = match index.get(&key) {
+                Some(&i) => {
+                    rows[i].absorb(o);
+                    i
+                }
+                None => {
+                    index.insert(key, rows.len());
+                    rows.push(ContentRow::new(o));
+                    rows.len() - 1
+                }
+            };
+            row_of.push(i);
+        }
         let mut tx = self.begin_write().await?;
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            let (ids, contents) = upsert_contents(&mut tx, chunk).await?;
-            counts
-                .products
-                .extend(link_contents(&mut tx, matcher, &contents).await?);
-            let mut seen = HashSet::new();
-            let mut fresh = Vec::with_capacity(chunk.len());
-            for o in chunk {
-                let id = ids[&(o.platform, o.platform_id.as_str())];
-                if seen.insert((id, o.observed_at)) {
-                    fresh.push((id, o));
-                } else {
-                    counts.duplicates += 1;
+        // Back in the order of `rows` whatever order a backend returns them in.
+        let mut stored: Vec<Option<ContentToMatch>> = vec![None; rows.len()];
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            for (platform_id, content) in upsert_contents(&mut tx, self.backend, chunk).await? {
+                if let Some(&i) = index.get(&(content.platform.as_str(), platform_id.as_str())) {
+                    stored[i] = Some(content);
                 }
             }
-            let inserted = insert_snapshots(&mut tx, &fresh).await?;
-            counts.accepted += inserted;
-            counts.duplicates += fresh.len() as u64 - inserted;
         }
+        let ids: Vec<Option<i64>> = stored.iter().map(|c| c.as_ref().map(|c| c.id)).collect();
+        let mut seen = HashSet::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for (o, &i) in batch.iter().zip(&row_of) {
+            let id = ids[i].ok_or_else(|| {
+                StoreError::Database(sqlx::Error::Protocol(
+                    "an upserted content returned no id".into(),
+                ))
+            })?;
+            if seen.insert((id, o.observed_at)) {
+                fresh.push((id, o));
+            } else {
+                counts.duplicates += 1;
+            }
+        }
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+            let inserted = insert_snapshots(&mut tx, self.backend, chunk).await?;
+            counts.accepted += inserted;
+            counts.duplicates += chunk.len() as u64 - inserted;
+        }
+        let contents: Vec<ContentToMatch> = stored.into_iter().flatten().collect();
+        counts
+            .products
+            .extend(link_contents(&mut tx, self.backend, matcher, &contents).await?);
         self.commit(tx).await?;
         Ok(counts)
     }
 }
 
-type ContentIds<'a> = HashMap<(&'a str, &'a str), i64>;
-
-/// Upserts the chunk's contents; answers each one's id by (platform, platform
-/// id), and the contents as they now read, for matching.
-async fn upsert_contents<'a>(
+/// Upserts distinct contents; answers each one as it now reads (for
+/// matching) with the platform id it was stored under.
+async fn upsert_contents(
     tx: &mut Transaction<'static, Any>,
-    chunk: &'a [Observation],
-) -> StoreResult<(ContentIds<'a>, Vec<ContentToMatch>)> {
-    let mut rows: Vec<ContentRow<'a>> = Vec::new();
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    for o in chunk {
-        match index.get(&(o.platform, o.platform_id.as_str())) {
-            Some(&i) => rows[i].absorb(o),
-            None => {
-                index.insert((o.platform, o.platform_id.as_str()), rows.len());
-                rows.push(ContentRow::new(o));
-            }
-        }
-    }
+    backend: Backend,
+    rows: &[ContentRow<'_>],
+) -> StoreResult<Vec<(String, ContentToMatch)>> {
     let sql = format!(
         "INSERT INTO contents (platform, platform_id, kind, url, author, text, hashtags, \
          country, language, published_at, first_seen_at, last_seen_at) VALUES {} \
@@ -170,11 +203,11 @@ async fn upsert_contents<'a>(
            THEN excluded.last_seen_at ELSE contents.last_seen_at END \
          RETURNING id, platform, platform_id, kind, author, text, hashtags, country, url, \
          published_at, first_seen_at",
-        placeholders(rows.len(), 12)
+        placeholders(backend, rows.len(), 12)
     );
     // Only placeholders are interpolated: every value is bound.
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for r in &rows {
+    let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(rows.len() == ROWS_PER_STATEMENT);
+    for r in rows {
         query = query
             .bind(r.first.platform)
             .bind(r.first.platform_id.as_str())
@@ -193,23 +226,13 @@ async fn upsert_contents<'a>(
         .fetch_all(&mut **tx)
         .await
         .map_err(StoreError::classify)?;
-    let mut ids = HashMap::with_capacity(rows.len());
     let mut contents = Vec::with_capacity(rows.len());
     for row in returned {
         let get = |e: sqlx::Error| StoreError::classify(e);
-        let id: i64 = row.try_get(0).map_err(get)?;
-        let platform: String = row.try_get(1).map_err(get)?;
-        let platform_id: String = row.try_get(2).map_err(get)?;
-        if let Some(&i) = index.get(&(platform.as_str(), platform_id.as_str())) {
-            ids.insert(
-                (rows[i].first.platform, rows[i].first.platform_id.as_str()),
-                id,
-            );
-        }
         let hashtags: Option<String> = row.try_get(6).map_err(get)?;
-        contents.push(ContentToMatch {
-            id,
-            platform,
+        let content = ContentToMatch {
+            id: row.try_get(0).map_err(get)?,
+            platform: row.try_get(1).map_err(get)?,
             kind: row.try_get(3).map_err(get)?,
             author: row.try_get(4).map_err(get)?,
             text: row.try_get(5).map_err(get)?,
@@ -225,14 +248,16 @@ async fn upsert_contents<'a>(
             url: row.try_get(8).map_err(get)?,
             published_at: row.try_get(9).map_err(get)?,
             first_seen_at: row.try_get(10).map_err(get)?,
-        });
+        };
+        contents.push((row.try_get(2).map_err(get)?, content));
     }
-    Ok((ids, contents))
+    Ok(contents)
 }
 
 /// Inserts snapshots not stored yet; answers how many were new.
 async fn insert_snapshots(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[(i64, &Observation)],
 ) -> StoreResult<u64> {
     if rows.is_empty() {
@@ -242,9 +267,9 @@ async fn insert_snapshots(
         "INSERT INTO snapshots (content_id, observed_at, views, impressions_lower, \
          impressions_upper, likes, comments, shares, spend_lower, spend_upper) VALUES {} \
          ON CONFLICT (content_id, observed_at) DO NOTHING",
-        placeholders(rows.len(), 10)
+        placeholders(backend, rows.len(), 10)
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+    let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(rows.len() == ROWS_PER_STATEMENT);
     for (id, o) in rows {
         query = query
             .bind(*id)

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::observations::placeholders;
-use super::{Millis, ScoreRecord, Store, StoreError, StoreResult};
+use super::{Backend, Millis, ScoreRecord, Store, StoreError, StoreResult};
 use crate::engine::attention::{Metrics, Snapshot};
 use crate::engine::matching::{Matcher, ProductTerms};
 use crate::engine::trend::{Norms, TrendReport};
@@ -18,6 +18,11 @@ pub const DEMO_ID_PREFIX: &str = "demo:";
 
 /// Ids per `IN (...)` list: far below every backend's parameter limit.
 const IDS_PER_QUERY: usize = 500;
+
+/// Links and ads per statement at ingest; SQLite binds them in order (see
+/// `placeholders`), so their size is only bounded by the parameter limits.
+const LINKS_PER_STATEMENT: usize = 500;
+const ADS_PER_STATEMENT: usize = 100;
 
 /// A content as matching needs it.
 #[derive(Debug, Clone)]
@@ -61,6 +66,7 @@ pub fn observation_platform(platform: &str) -> String {
 /// to the brief's ads table. Answers the products linked.
 pub(super) async fn link_contents(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     matcher: &Matcher,
     contents: &[ContentToMatch],
 ) -> StoreResult<BTreeSet<i64>> {
@@ -72,13 +78,15 @@ pub(super) async fn link_contents(
         }
     }
     let linked = pairs.iter().map(|(p, _)| *p).collect();
-    for chunk in pairs.chunks(64) {
+    for chunk in pairs.chunks(LINKS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO content_products (product_id, content_id) VALUES {} \
              ON CONFLICT (product_id, content_id) DO NOTHING",
-            placeholders(chunk.len(), 2)
+            placeholders(backend, chunk.len(), 2)
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        // Only full-size statements are worth keeping prepared.
+        let mut query =
+            sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == LINKS_PER_STATEMENT);
         for (product, c) in chunk {
             query = query.bind(*product).bind(c.id);
         }
@@ -88,7 +96,7 @@ pub(super) async fn link_contents(
             .map_err(StoreError::classify)?;
     }
     let ads: Vec<&(i64, &ContentToMatch)> = pairs.iter().filter(|(_, c)| c.kind == "ad").collect();
-    for chunk in ads.chunks(32) {
+    for chunk in ads.chunks(ADS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO ads (product_id, platform, ad_content, country, engagement_score, \
              created_at, content_id, advertiser, url, running_since) VALUES {} \
@@ -96,9 +104,10 @@ pub(super) async fn link_contents(
              ad_content = excluded.ad_content, country = COALESCE(excluded.country, ads.country), \
              advertiser = COALESCE(excluded.advertiser, ads.advertiser), \
              url = COALESCE(excluded.url, ads.url)",
-            placeholders(chunk.len(), 10)
+            placeholders(backend, chunk.len(), 10)
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query =
+            sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ADS_PER_STATEMENT);
         for (product, c) in chunk {
             let text: String = c
                 .text
@@ -491,7 +500,7 @@ impl Store {
         for chunk in places.chunks(64) {
             let sql = format!(
                 "INSERT INTO product_places (product_id, level, place, attention, interest) VALUES {}",
-                placeholders(chunk.len(), 5)
+                placeholders(self.backend, chunk.len(), 5)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (id, level, place, attention, interest) in chunk {
@@ -520,7 +529,7 @@ impl Store {
         for chunk in platforms.chunks(64) {
             let sql = format!(
                 "INSERT INTO product_platforms (product_id, platform, attention_7d, share) VALUES {}",
-                placeholders(chunk.len(), 4)
+                placeholders(self.backend, chunk.len(), 4)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (id, platform, attention, share) in chunk {
@@ -688,7 +697,7 @@ impl Store {
                     .map_err(StoreError::classify)?;
             }
         }
-        link_contents(&mut tx, matcher, contents).await?;
+        link_contents(&mut tx, self.backend, matcher, contents).await?;
         self.commit(tx).await
     }
 

@@ -138,3 +138,75 @@ async fn large_batches_with_repeated_content_are_counted_exactly() {
             .unwrap();
     assert_eq!(last - first, 3 * 86_400_000, "seen on days 1 to 4");
 }
+
+#[tokio::test]
+async fn contents_seen_again_across_a_large_batch_are_stored_once_linked_and_idempotent() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let res = app
+        .post_json(
+            "/products",
+            &json!({"name": "Sunset lamp", "description": "A lamp", "keywords": ["sunset lamp"]}),
+        )
+        .await;
+    let (status, product) = json_of(res).await;
+    assert_eq!(status, 200, "{product}");
+    // 600 contents over 3 days, far more than one statement holds. A content's
+    // text comes only with its second sighting; every other one is about the
+    // lamp, and every fourth is an ad.
+    let mut lines = Vec::new();
+    for day in 1..=3 {
+        for i in 0..600 {
+            let mut o = json!({
+                "platform": if i % 4 == 0 { "facebook" } else { "tiktok" },
+                "kind": if i % 4 == 0 { "ad" } else { "video" },
+                "platform_id": format!("c{i}"),
+                "observed_at": format!("2025-09-0{day}T00:00:00Z"),
+                "views": i * day,
+            });
+            if day == 2 {
+                o["text"] = json!(if i % 2 == 0 {
+                    "my sunset lamp glows"
+                } else {
+                    "a quiet day"
+                });
+                o["author"] = json!(format!("shop{i}"));
+            }
+            lines.push(o.to_string());
+        }
+    }
+    let body = lines.join("\n");
+    let (status, report) = ingest_raw(&app, &token, body.clone(), "application/x-ndjson").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["accepted"].as_u64(), report["duplicates"].as_u64()),
+        (Some(1800), Some(0))
+    );
+    assert_eq!(report["products_refreshed"], json!([product["id"]]));
+    let counts = [
+        "SELECT COUNT(*) FROM contents",
+        "SELECT COUNT(*) FROM contents WHERE text IS NOT NULL AND author IS NOT NULL",
+        "SELECT COUNT(*) FROM snapshots",
+        "SELECT COUNT(*) FROM content_products",
+        "SELECT COUNT(*) FROM ads WHERE content_id IS NOT NULL",
+        "SELECT COUNT(*) FROM contents WHERE last_seen_at - first_seen_at = 2 * 86400000",
+    ];
+    let mut stored = Vec::new();
+    for sql in counts {
+        stored.push(app.scalar(sql).await);
+    }
+    assert_eq!(stored, [600, 600, 1800, 300, 150, 600]);
+
+    let (status, again) = ingest_raw(&app, &token, body, "application/x-ndjson").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1800)),
+        "sending the batch again is all duplicates"
+    );
+    let mut after = Vec::new();
+    for sql in counts {
+        after.push(app.scalar(sql).await);
+    }
+    assert_eq!(after, stored, "and changes nothing");
+}
