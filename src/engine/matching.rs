@@ -1,18 +1,26 @@
-//! Matching content to products: one Aho-Corasick automaton over every
-//! product's terms, so the cost of matching a post does not grow with the
-//! number of products.
+//! Matching content to products by looking its words up in tables built from
+//! every product's terms, so the cost of matching a post does not grow with
+//! the number of products.
 //!
 //! Text and terms are normalised the same way (lower case, accents removed,
 //! punctuation as spaces), and matched on word boundaries: "LED strip" matches
-//! "Best led-strip ever!" but "cat" does not match "catalog". Hashtags are also
-//! compared with each term written without spaces, so `#ledstriplights`
-//! matches the term "LED strip lights". A negative term found in the same
-//! content vetoes its product.
+//! "Best led-strip ever!" but "cat" does not match "catalog". Because a match
+//! is always a run of whole words, the text is cut into words once and each
+//! run starting at a word is looked up in a hash table of terms; the table also
+//! holds every term's leading words, so a run is extended only while some term
+//! still begins with it. Hashtags are also compared with each term written
+//! without spaces, so `#ledstriplights` matches the term "LED strip lights":
+//! through a table when the whole tag is the term, and, for terms long enough
+//! to be specific, by walking a trie of terms from the tag's first byte and a
+//! trie of reversed terms from its last one (`#ledstriplightsdeal`). A
+//! negative term found in the same content vetoes its product.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfd_quick};
 
 /// The terms a product is tracked by.
@@ -31,14 +39,22 @@ struct Pattern {
     negative: bool,
 }
 
+/// One word of a normalised text: where it lies and its [`word_hash`].
+#[derive(Clone, Copy)]
+struct Word {
+    start: usize,
+    end: usize,
+    hash: u64,
+}
+
 /// Buffers reused from one call of [`Matcher::products_in`] to the next, so
 /// matching a post allocates nothing unless it names a product.
 #[derive(Default)]
 struct Scratch {
-    /// The normalised text, then the normalised hashtags, one after the other.
+    /// The normalised text, then one normalised hashtag at a time.
     normal: Vec<u8>,
-    /// Where each hashtag's normalised form lies in `normal`.
-    tag_spans: Vec<(usize, usize)>,
+    /// The words of `normal`.
+    words: Vec<Word>,
     /// One hashtag, compact.
     compact: Vec<u8>,
     /// Patterns found.
@@ -49,16 +65,172 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
+/// Hashes one word; a run of words hashes as [`extend`] over its words'
+/// hashes, from [`RUN_SEED`].
+fn word_hash(word: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (word.len() as u64).wrapping_mul(K);
+    let mut chunks = word.chunks_exact(8);
+    for chunk in &mut chunks {
+        let bytes: [u8; 8] = chunk.try_into().expect("chunks of eight");
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut bytes = [0; 8];
+        bytes[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
+    }
+    h
+}
+
+const RUN_SEED: u64 = 0x243F_6A88_85A3_08D3;
+
+/// The hash of a run of words followed by one more word (MurmurHash3's
+/// finaliser, so that every bit of the result is usable as a table index).
+fn extend(run: u64, word: u64) -> u64 {
+    let mut h = run ^ word;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+fn run_hash<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    words
+        .into_iter()
+        .fold(RUN_SEED, |run, word| extend(run, word_hash(word)))
+}
+
+/// A run of words (single spaces between them) that is a term, or the first
+/// words of one, or both.
+struct Entry {
+    hash: u64,
+    text: (usize, usize),
+    patterns: (usize, usize),
+    /// Some longer term begins with this run.
+    longer: bool,
+}
+
+/// Runs of words by hash, with their bytes to tell apart runs whose hashes
+/// collide: open addressing, linear probing.
+#[derive(Default)]
+struct Table {
+    /// Index + 1 into `entries`; 0 is free. Never more than half full.
+    slots: Vec<u32>,
+    entries: Vec<Entry>,
+    text: Vec<u8>,
+    patterns: Vec<Pattern>,
+}
+
+impl Table {
+    /// `runs`: each run's bytes, whether a longer term begins with it, and
+    /// the patterns it is a term of.
+    fn new(runs: HashMap<Vec<u8>, (bool, Vec<Pattern>)>) -> Self {
+        let mut table = Table {
+            slots: vec![0; (runs.len() * 2).next_power_of_two().max(2)],
+            ..Table::default()
+        };
+        let mask = table.slots.len() - 1;
+        for (run, (longer, patterns)) in runs {
+            let hash = run_hash(run.split(|b| *b == b' '));
+            let text = (table.text.len(), table.text.len() + run.len());
+            table.text.extend_from_slice(&run);
+            let from = table.patterns.len();
+            table.patterns.extend(patterns);
+            table.entries.push(Entry {
+                hash,
+                text,
+                patterns: (from, table.patterns.len()),
+                longer,
+            });
+            let mut slot = hash as usize & mask;
+            while table.slots[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            table.slots[slot] = u32::try_from(table.entries.len()).expect("fewer than 2^32 runs");
+        }
+        table
+    }
+
+    fn get(&self, hash: u64, run: &[u8]) -> Option<&Entry> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut slot = hash as usize & mask;
+        loop {
+            let index = *self.slots.get(slot)?;
+            if index == 0 {
+                return None;
+            }
+            let entry = &self.entries[index as usize - 1];
+            if entry.hash == hash && &self.text[entry.text.0..entry.text.1] == run {
+                return Some(entry);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn patterns(&self, entry: &Entry) -> &[Pattern] {
+        &self.patterns[entry.patterns.0..entry.patterns.1]
+    }
+}
+
+/// Compact terms as a trie, walked from a hashtag's first byte.
+struct Affixes {
+    trie: NFA,
+    patterns: Vec<Pattern>,
+}
+
+impl Affixes {
+    fn new(terms: Vec<(Vec<u8>, Pattern)>) -> Option<Self> {
+        if terms.is_empty() {
+            return None;
+        }
+        let trie = NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(terms.iter().map(|(term, _)| term))
+            .expect("compact terms always build a trie");
+        Some(Affixes {
+            trie,
+            patterns: terms.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+
+    /// Marks the terms `tag` begins with.
+    fn find(&self, tag: impl Iterator<Item = u8>, marks: &mut Vec<Pattern>) {
+        let trie = &self.trie;
+        let Ok(mut state) = trie.start_state(Anchored::Yes) else {
+            return;
+        };
+        for (at, byte) in tag.enumerate() {
+            state = trie.next_state(Anchored::Yes, state, byte);
+            if trie.is_dead(state) {
+                return;
+            }
+            if trie.is_match(state) {
+                for i in 0..trie.match_len(state) {
+                    let id = trie.match_pattern(state, i);
+                    // A state also reports the terms that end here but began
+                    // after the tag's first byte.
+                    if trie.pattern_len(id) == at + 1 {
+                        marks.push(self.patterns[id.as_usize()]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub struct Matcher {
     product_ids: Vec<i64>,
-    /// Over ` term ` (padded with spaces), searched in ` normalised text `.
-    words: Option<AhoCorasick>,
-    word_patterns: Vec<Pattern>,
+    /// Every term, and every term's leading words, as runs of words.
+    words: Table,
     /// Compact terms (no spaces), for hashtags: equal to a tag...
-    compact_exact: HashMap<String, Vec<Pattern>>,
-    /// ...or, when long enough to be specific, beginning or ending it.
-    compact_affix: Option<AhoCorasick>,
-    affix_patterns: Vec<Pattern>,
+    compact: Table,
+    /// ...or, when long enough to be specific, beginning it...
+    prefixes: Option<Affixes>,
+    /// ...or ending it (these terms reversed).
+    suffixes: Option<Affixes>,
 }
 
 /// Lower case, accents removed, anything but letters and digits as single
@@ -129,63 +301,49 @@ fn is_combining_mark(c: char) -> bool {
     matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
 }
 
-fn compact(term: &str) -> String {
-    normalize(term)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
-}
-
 /// Compact terms shorter than this must equal a hashtag; longer ones may also
 /// begin or end it (`#ledstriplightsdeal`).
 const MIN_AFFIX: usize = 6;
 
 impl Matcher {
     pub fn new(products: &[ProductTerms]) -> Self {
-        let mut word_texts = Vec::new();
-        let mut word_patterns = Vec::new();
-        let mut compact_exact: HashMap<String, Vec<Pattern>> = HashMap::new();
-        let mut affix_texts = Vec::new();
-        let mut affix_patterns = Vec::new();
+        let mut words: HashMap<Vec<u8>, (bool, Vec<Pattern>)> = HashMap::new();
+        let mut compact: HashMap<Vec<u8>, (bool, Vec<Pattern>)> = HashMap::new();
+        let mut prefixes = Vec::new();
+        let mut suffixes = Vec::new();
         for (index, p) in products.iter().enumerate() {
             let lists = [(&p.terms, false), (&p.negative, true)];
             for (list, negative) in lists {
                 for term in list {
                     let normal = normalize(term);
-                    if normal.trim().is_empty() {
+                    let run = normal.trim_matches(' ').as_bytes();
+                    if run.is_empty() {
                         continue;
                     }
                     let pattern = Pattern {
                         product: index,
                         negative,
                     };
-                    word_texts.push(normal);
-                    word_patterns.push(pattern);
-                    let short = compact(term);
-                    if short.chars().count() >= MIN_AFFIX {
-                        affix_texts.push(short.clone());
-                        affix_patterns.push(pattern);
+                    // Every space ends a run of leading words some longer term begins with.
+                    for (at, _) in run.iter().enumerate().filter(|(_, b)| **b == b' ') {
+                        words.entry(run[..at].to_vec()).or_default().0 = true;
                     }
-                    compact_exact.entry(short).or_default().push(pattern);
+                    words.entry(run.to_vec()).or_default().1.push(pattern);
+                    let short: Vec<u8> = run.iter().copied().filter(|b| *b != b' ').collect();
+                    if std::str::from_utf8(&short).map_or(0, |s| s.chars().count()) >= MIN_AFFIX {
+                        suffixes.push((short.iter().rev().copied().collect(), pattern));
+                        prefixes.push((short.clone(), pattern));
+                    }
+                    compact.entry(short).or_default().1.push(pattern);
                 }
             }
         }
-        let words = (!word_texts.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&word_texts)
-                .expect("normalised terms always build an automaton")
-        });
-        let compact_affix = (!affix_texts.is_empty()).then(|| {
-            AhoCorasick::new(&affix_texts).expect("compact terms always build an automaton")
-        });
         Self {
             product_ids: products.iter().map(|p| p.product_id).collect(),
-            words,
-            word_patterns,
-            compact_exact,
-            compact_affix,
-            affix_patterns,
+            words: Table::new(words),
+            compact: Table::new(compact),
+            prefixes: Affixes::new(prefixes),
+            suffixes: Affixes::new(suffixes),
         }
     }
 
@@ -199,47 +357,32 @@ impl Matcher {
 
     fn products_in_with(&self, s: &mut Scratch, text: &str, hashtags: &[String]) -> Vec<i64> {
         // Every term, hashtag-only or not, is in `words`: none means no term at all.
-        let Some(words) = &self.words else {
+        if self.words.entries.is_empty() {
             return Vec::new();
-        };
+        }
         s.marks.clear();
         s.normal.clear();
         normalize_into(text, &mut s.normal);
-        // Overlapping search: " led strip " and " strip " both count in " led strip ".
-        for m in words.find_overlapping_iter(&s.normal) {
-            s.marks.push(self.word_patterns[m.pattern().as_usize()]);
-        }
-        // The hashtags' normalised forms, one after the other.
-        let tags_from = s.normal.len();
-        s.tag_spans.clear();
+        self.find_words(&s.normal, &mut s.words, &mut s.marks);
         for tag in hashtags {
-            let from = s.normal.len();
+            s.normal.clear();
             normalize_into(tag, &mut s.normal);
-            s.tag_spans.push((from, s.normal.len()));
-        }
-        if !hashtags.is_empty() {
-            for m in words.find_overlapping_iter(&s.normal[tags_from..]) {
-                s.marks.push(self.word_patterns[m.pattern().as_usize()]);
-            }
-        }
-        for &(from, to) in &s.tag_spans {
+            // A tag's words match like the text's, but never together with another tag's.
+            self.find_words(&s.normal, &mut s.words, &mut s.marks);
             // The compact form is the normalised one without its spaces.
             s.compact.clear();
-            s.compact
-                .extend(s.normal[from..to].iter().filter(|b| **b != b' '));
-            let tag = std::str::from_utf8(&s.compact).expect("whole characters without spaces");
-            if tag.is_empty() {
+            s.compact.extend(s.normal.iter().filter(|b| **b != b' '));
+            if s.compact.is_empty() {
                 continue;
             }
-            if let Some(patterns) = self.compact_exact.get(tag) {
-                s.marks.extend_from_slice(patterns);
+            if let Some(entry) = self.compact.get(run_hash([&s.compact[..]]), &s.compact) {
+                s.marks.extend_from_slice(self.compact.patterns(entry));
             }
-            if let Some(affix) = &self.compact_affix {
-                for m in affix.find_overlapping_iter(tag) {
-                    if m.start() == 0 || m.end() == tag.len() {
-                        s.marks.push(self.affix_patterns[m.pattern().as_usize()]);
-                    }
-                }
+            if let Some(prefixes) = &self.prefixes {
+                prefixes.find(s.compact.iter().copied(), &mut s.marks);
+            }
+            if let Some(suffixes) = &self.suffixes {
+                suffixes.find(s.compact.iter().rev().copied(), &mut s.marks);
             }
         }
         if s.marks.is_empty() {
@@ -255,6 +398,37 @@ impl Matcher {
         }
         out.sort_unstable();
         out
+    }
+
+    /// Marks the terms that are runs of whole words of `normal`.
+    fn find_words(&self, normal: &[u8], words: &mut Vec<Word>, marks: &mut Vec<Pattern>) {
+        words.clear();
+        let mut at = 0;
+        while let Some(start) = normal[at..].iter().position(|b| *b != b' ').map(|n| at + n) {
+            let end = normal[start..]
+                .iter()
+                .position(|b| *b == b' ')
+                .map_or(normal.len(), |n| start + n);
+            words.push(Word {
+                start,
+                end,
+                hash: word_hash(&normal[start..end]),
+            });
+            at = end;
+        }
+        for (i, first) in words.iter().enumerate() {
+            let mut hash = RUN_SEED;
+            for last in &words[i..] {
+                hash = extend(hash, last.hash);
+                let Some(entry) = self.words.get(hash, &normal[first.start..last.end]) else {
+                    break;
+                };
+                marks.extend_from_slice(self.words.patterns(entry));
+                if !entry.longer {
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -390,5 +564,139 @@ mod tests {
         assert_eq!(normalize("  Héllo,   WORLD!! "), " hello world ");
         assert_eq!(normalize(""), " ");
         assert_eq!(normalize(&normalize("Ça va?")), normalize("Ça va?"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, product by product and term by term: a term matches
+    /// when its padded normal form is in the text's or one tag's, or when its
+    /// compact form is a tag's, or (long enough) begins or ends one.
+    fn reference(products: &[ProductTerms], text: &str, hashtags: &[String]) -> Vec<i64> {
+        let text = normalize(text);
+        let tags: Vec<(String, String)> = hashtags
+            .iter()
+            .map(|tag| {
+                let normal = normalize(tag);
+                let compact = normal.replace(' ', "");
+                (normal, compact)
+            })
+            .collect();
+        let found = |term: &String| {
+            let normal = normalize(term);
+            let compact = normal.replace(' ', "");
+            if compact.is_empty() {
+                return false;
+            }
+            let long = compact.chars().count() >= MIN_AFFIX;
+            text.contains(&normal)
+                || tags.iter().any(|(tag, tag_compact)| {
+                    tag.contains(&normal)
+                        || *tag_compact == compact
+                        || (long
+                            && (tag_compact.starts_with(&compact)
+                                || tag_compact.ends_with(&compact)))
+                })
+        };
+        let mut ids: Vec<i64> = products
+            .iter()
+            .filter(|p| p.terms.iter().any(found) && !p.negative.iter().any(found))
+            .map(|p| p.product_id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Words that share prefixes, suffixes, accents and case, so that terms
+    /// overlap each other and hashtags in every way.
+    const WORDS: &[&str] = &[
+        "led",
+        "LED",
+        "strip",
+        "lights",
+        "ledstrip",
+        "stripLights",
+        "lightsdeal",
+        "Crème",
+        "creme",
+        "brûlée",
+        "brulee",
+        "mug",
+        "smug",
+        "cat",
+        "catalog",
+        "glow",
+        "lamp",
+        "repair",
+        "e\u{301}clair",
+        "éclair",
+        "straße",
+        "ΣΊΣΥΦΟΣ",
+        "İstanbul",
+        "x\u{302}\u{323}y",
+        "2",
+    ];
+    const GAPS: &[&str] = &[
+        " ", "  ", "-", "!! ", " 🔥 ", ", ", "_", "\u{301}", "…", "#", "",
+    ];
+
+    /// Words from [`WORDS`] joined by gaps from [`GAPS`].
+    fn phrase(words: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (prop::sample::select(WORDS), prop::sample::select(GAPS)),
+            words,
+        )
+        .prop_map(|parts| {
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, (word, gap))| {
+                    if i == 0 {
+                        (*word).to_owned()
+                    } else {
+                        format!("{gap}{word}")
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn products() -> impl Strategy<Value = Vec<ProductTerms>> {
+        prop::collection::vec(
+            (
+                prop::collection::vec(phrase(1..4), 1..4),
+                prop::collection::vec(phrase(1..3), 0..2),
+            ),
+            1..8,
+        )
+        .prop_map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, (terms, negative))| ProductTerms {
+                    product_id: 100 - i as i64,
+                    terms,
+                    negative,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn matching_finds_exactly_what_the_definition_says(
+            products in products(),
+            text in phrase(0..12),
+            hashtags in prop::collection::vec(phrase(1..4), 0..4),
+        ) {
+            let hashtags: Vec<String> = hashtags.iter().map(|t| format!("#{t}")).collect();
+            let matcher = Matcher::new(&products);
+            prop_assert_eq!(
+                matcher.products_in(&text, &hashtags),
+                reference(&products, &text, &hashtags)
+            );
+        }
     }
 }
