@@ -127,21 +127,20 @@ fn slide(sorted: &mut [f64], old: f64, new: f64) {
 /// The sum is exactly zero whenever the window holds nothing, so "no
 /// attention" never turns into a rounding residue, and never negative.
 pub fn window_sums(x: &[f64], k: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(x.len());
+    let mut out = vec![0.0; x.len()];
     let mut sum = 0.0;
-    let mut last_positive: Option<usize> = None;
-    for (t, v) in x.iter().enumerate() {
+    // Days since the last positive value; `k` or more: the window is empty.
+    let mut quiet = k;
+    for (t, (v, o)) in x.iter().zip(out.iter_mut()).enumerate() {
         sum += v;
         if t >= k {
             sum -= x[t - k];
         }
-        if *v > 0.0 {
-            last_positive = Some(t);
-        }
-        if last_positive.is_none_or(|p| p + k <= t) {
+        quiet = if *v > 0.0 { 0 } else { quiet.saturating_add(1) };
+        if quiet >= k {
             sum = 0.0;
         }
-        out.push(sum.max(0.0));
+        *o = sum.max(0.0);
     }
     out
 }

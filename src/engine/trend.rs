@@ -168,7 +168,21 @@ fn pct_change(now: f64, before: f64) -> Option<f64> {
 }
 
 fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
+    round(x * 10.0) / 10.0
+}
+
+/// `f64::round` (half away from zero) without its library call: baseline
+/// x86-64 has no rounding instruction, and a report rounds a thousand values.
+/// Truncating through an integer is exact below 2^52, and so is `a - t`.
+fn round(y: f64) -> f64 {
+    let a = y.abs();
+    if a < 4_503_599_627_370_496.0 {
+        let t = a as i64 as f64;
+        let r = if a - t >= 0.5 { t + 1.0 } else { t };
+        r.copysign(y)
+    } else {
+        y.round()
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -803,6 +817,18 @@ mod tests {
         assert_eq!(r.countries[1].interest, 33);
         assert_eq!(r.regions[0].place, "North America");
         assert_eq!(r.regions[1].place, "Europe");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rounding_is_the_standard_library_s(y in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(round(y).to_bits(), y.round().to_bits());
+        }
+
+        #[test]
+        fn rounding_small_values_is_the_standard_library_s(y in -1e6f64..1e6) {
+            proptest::prop_assert_eq!(round(y).to_bits(), y.round().to_bits());
+        }
     }
 
     #[test]
