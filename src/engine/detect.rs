@@ -165,40 +165,72 @@ pub fn detect_with_floor(x: &[f64], floor: f64) -> Vec<Day> {
     )
 }
 
+/// How the usual level is taken from days t-67..t-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usual {
+    /// The median: no spike can move it, the right choice for series in
+    /// unknown units with heavy tails.
+    Median,
+    /// The mean: for small counts (a product's mentions, 0 to 3 a day) the
+    /// median jumps between whole numbers (0.6 mentions a day has a median of
+    /// 0, 0.8 a median of 1), so a quiet product's usual level is off by half
+    /// and its ratios with it; the mean follows the rate itself.
+    Mean,
+}
+
 /// The thresholds of the rule, for series whose noise is known to differ from
 /// the real series the published rule was chosen on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rule {
     /// Least pseudo-count, in the series' own units.
     pub floor: f64,
-    /// Short-mean ratio that starts a flag...
+    pub usual: Usual,
+    /// Days averaged for the ratio that starts a flag (the score, the stages
+    /// and the end of a flag always use the last 3 days)...
+    pub entry_days: usize,
+    /// ...ratio that starts a flag...
     pub enter: f64,
     /// ...if each of the last `sustain_days` days was at least this ratio.
     pub sustain: f64,
     pub sustain_days: usize,
+    /// Unflagged, the week's ratio under which the stage is dormant.
+    pub quiet: f64,
 }
 
 impl Rule {
     /// The rule measured on real series (`docs/SCORING.md`).
     pub const PUBLISHED: Rule = Rule {
         floor: 0.0,
+        usual: Usual::Median,
+        entry_days: SHORT,
         enter: ENTER,
         sustain: SUSTAIN,
         sustain_days: SUSTAIN_DAYS,
+        quiet: SUSTAIN,
     };
+
+    /// The first day a flag can start: the usual level needs its full window,
+    /// and the rise must have held on `sustain_days` days judged against it.
+    pub fn first_flag_day(&self) -> usize {
+        WARM_UP_DAYS + self.sustain_days - 1
+    }
 }
 
 /// [`detect`] under another [`Rule`].
 pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
     let Rule {
         floor,
+        usual,
+        entry_days,
         enter,
         sustain,
         sustain_days,
+        quiet,
     } = *rule;
     let n = x.len();
     let mut out = Vec::with_capacity(n);
-    let mut window = Vec::with_capacity(WIDTH);
+    // Filled on the first judged day, and only for a median.
+    let mut window = Vec::new();
     let mut day_ratio = vec![0.0; n];
     let mut m7 = vec![0.0; n];
     // The usual level's window of days t-67..=t-8 is the 60-day window ending on t-8.
@@ -217,19 +249,29 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             });
             continue;
         }
-        // The window, kept sorted from one day to the next rather than sorted anew.
-        if t == WARM_UP_DAYS {
-            window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
-            window.sort_unstable_by(f64::total_cmp);
-        } else {
-            slide(&mut window, x[t - 1 - WARM_UP_DAYS], x[t - LAG]);
-        }
         let mean = sums[t - LAG] / WIDTH as f64;
-        let usual = median(&window);
+        let level = match usual {
+            Usual::Median => {
+                // The window, kept sorted from one day to the next rather than sorted anew.
+                if window.is_empty() {
+                    window.extend_from_slice(&x[t - WARM_UP_DAYS..=t - LAG]);
+                    window.sort_unstable_by(f64::total_cmp);
+                } else {
+                    slide(&mut window, x[t - 1 - WARM_UP_DAYS], x[t - LAG]);
+                }
+                median(&window)
+            }
+            Usual::Mean => mean,
+        };
         let c = (PSEUDO * mean).max(floor);
-        let d = usual + c;
+        let d = level + c;
         day_ratio[t] = ratio(x[t] + c, d);
         let short = ratio(trailing_mean(x, t, SHORT).unwrap_or(0.0) + c, d);
+        let entry = if entry_days == SHORT {
+            short
+        } else {
+            ratio(trailing_mean(x, t, entry_days).unwrap_or(0.0) + c, d)
+        };
         let sustained = (t + 1 - sustain_days..=t).all(|j| day_ratio[j] >= sustain);
 
         if flagged {
@@ -237,7 +279,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             if short < EXIT && since >= HOLD_DAYS {
                 flagged = false;
             }
-        } else if short >= enter && sustained {
+        } else if entry >= enter && sustained {
             flagged = true;
             since = 0;
         }
@@ -254,7 +296,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             } else {
                 Stage::Emerging
             }
-        } else if week < sustain {
+        } else if week < quiet {
             Stage::Dormant
         } else if growth < 0.8 || m7[t] < 0.7 * recent_high {
             Stage::Declining
@@ -373,6 +415,25 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_posts_on_a_quiet_product_is_not_a_trend_but_a_rise_that_holds_is() {
+        let product = |x: &[f64]| flags(&detect_with(x, &crate::engine::trend::PRODUCT_RULE));
+        // 0.6 mentions a day.
+        let quiet: Vec<f64> = (0..130)
+            .map(|t| [1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0][t % 10])
+            .collect();
+        assert!(product(&quiet).is_empty());
+        let mut burst = quiet.clone();
+        burst[100..103].copy_from_slice(&[2.0, 2.0, 4.0]);
+        assert!(product(&burst).is_empty(), "{:?}", product(&burst));
+        let mut rise = quiet;
+        for (t, v) in rise[100..].iter_mut().enumerate() {
+            *v = 2.0 + t as f64;
+        }
+        let f = product(&rise);
+        assert_eq!(f.first(), Some(&103), "on its 4th day above the usual rate");
+    }
+
+    #[test]
     fn one_explosion_is_one_alert() {
         let x = viral(100.0, 100, 10, 20.0, 200);
         let days = detect(&x);
@@ -412,6 +473,35 @@ mod properties {
             })
     }
 
+    /// Daily mentions of a product: whole counts, from a few a week to dozens a
+    /// day, with or without a rise of any size.
+    fn counts() -> impl Strategy<Value = Vec<f64>> {
+        (
+            prop::collection::vec(0.0f64..1.0, 80..200),
+            prop::sample::select(vec![0.3, 1.5, 8.0, 40.0]),
+            0usize..200,
+            1.0f64..40.0,
+        )
+            .prop_map(|(noise, rate, start, peak)| {
+                noise
+                    .iter()
+                    .enumerate()
+                    .map(|(t, n)| {
+                        let boost = if t >= start {
+                            1.0 + (peak - 1.0) * ((t - start) as f64 / 10.0).min(1.0)
+                        } else {
+                            1.0
+                        };
+                        (2.0 * rate * n * boost).floor()
+                    })
+                    .collect()
+            })
+    }
+
+    fn product(x: &[f64]) -> Vec<Day> {
+        detect_with(x, &crate::engine::trend::PRODUCT_RULE)
+    }
+
     proptest! {
         #[test]
         fn appending_days_never_changes_what_was_said(x in series(), cut in 1usize..80) {
@@ -440,6 +530,47 @@ mod properties {
             if let Some(from) = (WARM_UP_DAYS + SUSTAIN_DAYS..a.len()).find(|&t| !a[t] && !b[t]) {
                 prop_assert_eq!(&a[from..], &b[from..]);
             }
+        }
+
+        #[test]
+        fn the_product_rule_never_uses_a_later_day(x in counts(), cut in 1usize..120) {
+            let cut = cut.min(x.len());
+            prop_assert_eq!(product(&x[..cut]), product(&x)[..cut].to_vec());
+        }
+
+        #[test]
+        fn the_product_rule_is_deterministic_with_scores_within_0_and_100(x in counts()) {
+            let a = product(&x);
+            prop_assert_eq!(&a, &product(&x));
+            for d in &a {
+                prop_assert!((0.0..=100.0).contains(&d.score));
+            }
+        }
+
+        #[test]
+        fn the_product_rule_shifts_its_flags_with_the_series(x in counts(), pad in 1usize..40) {
+            let mut shifted = vec![x[0]; pad];
+            shifted.extend_from_slice(&x);
+            let a: Vec<bool> = product(&x).iter().map(|d| d.stage.is_flag()).collect();
+            let b: Vec<bool> = product(&shifted)[pad..].iter().map(|d| d.stage.is_flag()).collect();
+            let rule = crate::engine::trend::PRODUCT_RULE;
+            if let Some(from) = (rule.first_flag_day() + 1..a.len()).find(|&t| !a[t] && !b[t]) {
+                prop_assert_eq!(&a[from..], &b[from..]);
+            }
+        }
+
+        #[test]
+        fn the_product_rule_never_flags_a_steady_or_slowly_fading_product(
+            rate in 0.0f64..40.0,
+            weekly in 0.0f64..0.3,
+            fade in 0.99f64..=1.0,
+            len in 70usize..300,
+        ) {
+            // Whole mentions a day around a rate, with a weekly rhythm, fading slowly.
+            let x: Vec<f64> = (0..len)
+                .map(|t| (rate * (1.0 + weekly * ((t % 7) as f64 / 3.0 - 1.0)) * fade.powi(t as i32)).round())
+                .collect();
+            prop_assert!(product(&x).iter().all(|d| !d.stage.is_flag()), "{:?}", x);
         }
 
         #[test]

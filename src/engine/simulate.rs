@@ -2089,28 +2089,53 @@ mod tests {
     }
 
     /// What the product engine gets on simulated social data over four seeds,
-    /// recorded in docs/SCORING.md ("Simulated data"): fails when a change to
-    /// the engine or the simulation makes it worse.
+    /// recorded in docs/SCORING.md ("Simulated data") and shown by `GET
+    /// /quality`: fails when a change to the engine or the simulation makes it
+    /// worse, or when what users are shown is no longer what is measured.
     #[test]
     fn detection_on_simulated_data_stays_as_recorded() {
         let runs: Vec<Scores> = [7, 11, 13, 21]
             .into_iter()
             .map(detection_on_simulated_data)
             .collect();
-        let mean = |f: &dyn Fn(&Scores) -> f64| runs.iter().map(f).sum::<f64>() / 4.0;
-        let recall = mean(&|s| s.recall_before_half_peak());
-        let false_alarms = mean(&|s| s.never_viral_flagged_share());
-        assert!(recall >= 0.81, "{recall} {runs:?}");
-        assert!(false_alarms <= 0.055, "{false_alarms} {runs:?}");
+        let total = |f: &dyn Fn(&Scores) -> usize| runs.iter().map(f).sum::<usize>() as f64;
+        let recall = total(&|s| s.before_half_peak) / total(&|s| s.viral);
+        let false_alarms = total(&|s| s.never_viral_flagged) / total(&|s| s.never_viral);
+        assert!(recall >= 0.86, "{recall} {runs:?}");
+        assert!(false_alarms <= 0.03, "{false_alarms} {runs:?}");
+        for s in &runs {
+            assert!(s.median_lead.unwrap_or(0.0) >= 10.0, "{s:?}");
+        }
+        let shown = crate::api::quality::RECORDED.simulated;
+        assert_eq!(shown.products as usize, runs.len() * 300);
+        assert_eq!(shown.viral_products as f64, total(&|s| s.viral));
+        let three_places = |v: f64| (v * 1000.0).round() / 1000.0;
+        assert_eq!(shown.recall_before_half_peak, three_places(recall));
+        assert_eq!(shown.never_viral_flagged, three_places(false_alarms));
+    }
+
+    /// The same rule on seeds it was not chosen on (docs/SCORING.md, "Simulated
+    /// data"): a rule fitted to the noise of 4 seeds would fall back here.
+    #[test]
+    fn detection_holds_on_seeds_the_rule_was_not_chosen_on() {
+        let runs: Vec<Scores> = [1, 2, 3, 5, 8]
+            .into_iter()
+            .map(detection_on_simulated_data)
+            .collect();
+        let total = |f: &dyn Fn(&Scores) -> usize| runs.iter().map(f).sum::<usize>() as f64;
+        let recall = total(&|s| s.before_half_peak) / total(&|s| s.viral);
+        let false_alarms = total(&|s| s.never_viral_flagged) / total(&|s| s.never_viral);
+        assert!(recall >= 0.86, "{recall} {runs:?}");
+        assert!(false_alarms <= 0.035, "{false_alarms} {runs:?}");
         for s in &runs {
             assert!(s.median_lead.unwrap_or(0.0) >= 10.0, "{s:?}");
         }
     }
 
     /// The targets set for the engine. It meets the lead and false-alarm ones
-    /// but not recall (0.73-0.93 by seed): see docs/SCORING.md ("Simulated data").
+    /// but not recall (0.80-0.96 by seed): see docs/SCORING.md ("Simulated data").
     #[test]
-    #[ignore = "recall before half-peak is 0.83 on average, under the 0.90 target (docs/SCORING.md)"]
+    #[ignore = "recall before half-peak is 0.87 on average, under the 0.90 target (docs/SCORING.md)"]
     fn the_detector_meets_its_targets_on_simulated_data() {
         let s = detection_on_simulated_data(7);
         assert!(s.recall_before_half_peak() >= 0.90, "{s:?}");
