@@ -119,6 +119,11 @@ struct Entry {
 struct Table {
     /// Index + 1 into `entries`; 0 is free. Never more than half full.
     slots: Vec<u32>,
+    /// One bit per value of a hash's top `filter_bits` bits, set for every
+    /// entry: most words of a post begin no term, and this small bitmap
+    /// (it stays in cache where the slots do not) says so without a probe.
+    filter: Vec<u64>,
+    filter_bits: u32,
     entries: Vec<Entry>,
     text: Vec<u8>,
     patterns: Vec<Pattern>,
@@ -132,6 +137,13 @@ impl Table {
             slots: vec![0; (runs.len() * 2).next_power_of_two().max(2)],
             ..Table::default()
         };
+        // About 8 bits per entry: one word in eight that begins no term
+        // still gets probed.
+        table.filter_bits = (runs.len() * 8)
+            .next_power_of_two()
+            .max(64)
+            .trailing_zeros();
+        table.filter = vec![0; (1usize << table.filter_bits) / 64];
         let mask = table.slots.len() - 1;
         for (run, (longer, patterns)) in runs {
             let hash = run_hash(run.split(|b| *b == b' '));
@@ -150,11 +162,25 @@ impl Table {
                 slot = (slot + 1) & mask;
             }
             table.slots[slot] = u32::try_from(table.entries.len()).expect("fewer than 2^32 runs");
+            let bit = table.filter_bit(hash);
+            table.filter[bit / 64] |= 1 << (bit % 64);
         }
         table
     }
 
+    /// The top bits of the hash: independent of the slot, which uses the low ones.
+    fn filter_bit(&self, hash: u64) -> usize {
+        (hash >> (64 - self.filter_bits)) as usize
+    }
+
     fn get(&self, hash: u64, run: &[u8]) -> Option<&Entry> {
+        if self.filter.is_empty() {
+            return None;
+        }
+        let bit = self.filter_bit(hash);
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
         let mask = self.slots.len().wrapping_sub(1);
         let mut slot = hash as usize & mask;
         loop {
@@ -259,6 +285,20 @@ fn normalize_into(text: &str, out: &mut Vec<u8>) {
             *last_space = true;
         }
     }
+    /// Each ASCII byte's lower-case letter or digit, or 0 for a separator.
+    const ASCII: [u8; 128] = {
+        let mut table = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            let c = b as u8;
+            if c.is_ascii_alphanumeric() {
+                table[b] = c.to_ascii_lowercase();
+            }
+            b += 1;
+        }
+        table
+    };
+    out.reserve(text.len() + 2);
     out.push(b' ');
     let mut last_space = true;
     let bytes = text.as_bytes();
@@ -266,8 +306,9 @@ fn normalize_into(text: &str, out: &mut Vec<u8>) {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
-            if b.is_ascii_alphanumeric() {
-                out.push(b.to_ascii_lowercase());
+            let c = ASCII[b as usize];
+            if c != 0 {
+                out.push(c);
                 last_space = false;
             } else if !last_space {
                 out.push(b' ');
