@@ -251,6 +251,10 @@ pub struct Matcher {
     product_ids: Vec<i64>,
     /// Every term, and every term's leading words, as runs of words.
     words: Table,
+    /// The word hashes of every term's first word, as a bitmap: most words
+    /// of a post begin no term and are passed over without hashing a run.
+    first_words: Vec<u64>,
+    first_word_bits: u32,
     /// Compact terms (no spaces), for hashtags: equal to a tag...
     compact: Table,
     /// ...or, when long enough to be specific, beginning it...
@@ -379,8 +383,24 @@ impl Matcher {
                 }
             }
         }
+        let firsts: std::collections::HashSet<u64> = words
+            .keys()
+            .filter_map(|run| run.split(|b| *b == b' ').next())
+            .map(word_hash)
+            .collect();
+        let first_word_bits = (firsts.len() * 8)
+            .next_power_of_two()
+            .max(64)
+            .trailing_zeros();
+        let mut first_words = vec![0u64; (1usize << first_word_bits) / 64];
+        for h in firsts {
+            let bit = (h >> (64 - first_word_bits)) as usize;
+            first_words[bit / 64] |= 1 << (bit % 64);
+        }
         Self {
             product_ids: products.iter().map(|p| p.product_id).collect(),
+            first_words,
+            first_word_bits,
             words: Table::new(words),
             compact: Table::new(compact),
             prefixes: Affixes::new(prefixes),
@@ -458,6 +478,10 @@ impl Matcher {
             at = end;
         }
         for (i, first) in words.iter().enumerate() {
+            let bit = (first.hash >> (64 - self.first_word_bits)) as usize;
+            if self.first_words[bit / 64] & (1 << (bit % 64)) == 0 {
+                continue;
+            }
             let mut hash = RUN_SEED;
             for last in &words[i..] {
                 hash = extend(hash, last.hash);
