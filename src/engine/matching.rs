@@ -113,17 +113,55 @@ struct Entry {
     longer: bool,
 }
 
+/// A set of hashes that may answer "maybe" for a hash it does not hold (about
+/// one time in eight) but never "no" for one it holds: small enough to stay
+/// in cache, it turns most words of a post, which begin no term, away before
+/// anything bigger is read. Indexed by a hash's top bits, which stay
+/// independent of a table slot's low ones.
+#[derive(Default)]
+struct Bitmap {
+    bits: Vec<u64>,
+    /// log2 of the number of bits.
+    width: u32,
+}
+
+impl Bitmap {
+    fn new(hashes: impl ExactSizeIterator<Item = u64>) -> Self {
+        let width = (hashes.len() * 8)
+            .next_power_of_two()
+            .max(64)
+            .trailing_zeros();
+        let mut map = Bitmap {
+            bits: vec![0; (1usize << width) / 64],
+            width,
+        };
+        for hash in hashes {
+            let bit = map.bit(hash);
+            map.bits[bit / 64] |= 1 << (bit % 64);
+        }
+        map
+    }
+
+    fn bit(&self, hash: u64) -> usize {
+        (hash >> (64 - self.width)) as usize
+    }
+
+    fn may_hold(&self, hash: u64) -> bool {
+        !self.bits.is_empty() && {
+            let bit = self.bit(hash);
+            self.bits[bit / 64] & (1 << (bit % 64)) != 0
+        }
+    }
+}
+
 /// Runs of words by hash, with their bytes to tell apart runs whose hashes
 /// collide: open addressing, linear probing.
 #[derive(Default)]
 struct Table {
     /// Index + 1 into `entries`; 0 is free. Never more than half full.
     slots: Vec<u32>,
-    /// One bit per value of a hash's top `filter_bits` bits, set for every
-    /// entry: most words of a post begin no term, and this small bitmap
-    /// (it stays in cache where the slots do not) says so without a probe.
-    filter: Vec<u64>,
-    filter_bits: u32,
+    /// Every entry's hash: most runs looked up are in no term.
+    filter: Bitmap,
     entries: Vec<Entry>,
     text: Vec<u8>,
     patterns: Vec<Pattern>,
@@ -137,13 +175,6 @@ impl Table {
             slots: vec![0; (runs.len() * 2).next_power_of_two().max(2)],
             ..Table::default()
         };
-        // About 8 bits per entry: one word in eight that begins no term
-        // still gets probed.
-        table.filter_bits = (runs.len() * 8)
-            .next_power_of_two()
-            .max(64)
-            .trailing_zeros();
-        table.filter = vec![0; (1usize << table.filter_bits) / 64];
         let mask = table.slots.len() - 1;
         for (run, (longer, patterns)) in runs {
             let hash = run_hash(run.split(|b| *b == b' '));
@@ -162,23 +193,13 @@ impl Table {
                 slot = (slot + 1) & mask;
             }
             table.slots[slot] = u32::try_from(table.entries.len()).expect("fewer than 2^32 runs");
-            let bit = table.filter_bit(hash);
-            table.filter[bit / 64] |= 1 << (bit % 64);
         }
+        table.filter = Bitmap::new(table.entries.iter().map(|e| e.hash));
         table
     }
 
-    /// The top bits of the hash: independent of the slot, which uses the low ones.
-    fn filter_bit(&self, hash: u64) -> usize {
-        (hash >> (64 - self.filter_bits)) as usize
-    }
-
     fn get(&self, hash: u64, run: &[u8]) -> Option<&Entry> {
-        if self.filter.is_empty() {
-            return None;
-        }
-        let bit = self.filter_bit(hash);
-        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+        if !self.filter.may_hold(hash) {
             return None;
         }
         let mask = self.slots.len().wrapping_sub(1);
@@ -251,10 +272,9 @@ pub struct Matcher {
     product_ids: Vec<i64>,
     /// Every term, and every term's leading words, as runs of words.
     words: Table,
-    /// The word hashes of every term's first word, as a bitmap: most words
-    /// of a post begin no term and are passed over without hashing a run.
-    first_words: Vec<u64>,
-    first_word_bits: u32,
+    /// The word hash of every term's first word: a word that begins no term
+    /// is passed over without hashing a run.
+    first_words: Bitmap,
     /// Compact terms (no spaces), for hashtags: equal to a tag...
     compact: Table,
     /// ...or, when long enough to be specific, beginning it...
@@ -388,19 +408,9 @@ impl Matcher {
             .filter_map(|run| run.split(|b| *b == b' ').next())
             .map(word_hash)
             .collect();
-        let first_word_bits = (firsts.len() * 8)
-            .next_power_of_two()
-            .max(64)
-            .trailing_zeros();
-        let mut first_words = vec![0u64; (1usize << first_word_bits) / 64];
-        for h in firsts {
-            let bit = (h >> (64 - first_word_bits)) as usize;
-            first_words[bit / 64] |= 1 << (bit % 64);
-        }
         Self {
             product_ids: products.iter().map(|p| p.product_id).collect(),
-            first_words,
-            first_word_bits,
+            first_words: Bitmap::new(firsts.into_iter()),
             words: Table::new(words),
             compact: Table::new(compact),
             prefixes: Affixes::new(prefixes),
@@ -478,8 +488,7 @@ impl Matcher {
             at = end;
         }
         for (i, first) in words.iter().enumerate() {
-            let bit = (first.hash >> (64 - self.first_word_bits)) as usize;
-            if self.first_words[bit / 64] & (1 << (bit % 64)) == 0 {
+            if !self.first_words.may_hold(first.hash) {
                 continue;
             }
             let mut hash = RUN_SEED;
