@@ -498,6 +498,19 @@ mod properties {
             })
     }
 
+    /// Two runs' flags from the first day, `from` or later, on which neither
+    /// is flagged: from there on they are in the same state (empty when no
+    /// such day comes).
+    fn flags_once_both_settle(a: &[Day], b: &[Day], from: usize) -> (Vec<bool>, Vec<bool>) {
+        let flags =
+            |days: &[Day]| -> Vec<bool> { days.iter().map(|d| d.stage.is_flag()).collect() };
+        let (a, b) = (flags(a), flags(b));
+        match (from..a.len()).find(|&t| !a[t] && !b[t]) {
+            Some(t) => (a[t..].to_vec(), b[t..].to_vec()),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
     fn product(x: &[f64]) -> Vec<Day> {
         detect_with(x, &crate::engine::trend::PRODUCT_RULE)
     }
@@ -522,14 +535,11 @@ mod properties {
         fn a_series_shifted_in_time_gets_the_same_flags_shifted(x in series(), pad in 1usize..40) {
             let mut shifted = vec![x[0]; pad];
             shifted.extend_from_slice(&x);
-            let a: Vec<bool> = detect(&x).iter().map(|d| d.stage.is_flag()).collect();
-            let b: Vec<bool> = detect(&shifted)[pad..].iter().map(|d| d.stage.is_flag()).collect();
             // Once both have a full usual-level window (and the days a flag
             // must be sustained over) and are unflagged, they are in the same
             // state and must agree from there on.
-            if let Some(from) = (WARM_UP_DAYS + SUSTAIN_DAYS..a.len()).find(|&t| !a[t] && !b[t]) {
-                prop_assert_eq!(&a[from..], &b[from..]);
-            }
+            let (a, b) = flags_once_both_settle(&detect(&x), &detect(&shifted)[pad..], WARM_UP_DAYS + SUSTAIN_DAYS);
+            prop_assert_eq!(a, b);
         }
 
         #[test]
@@ -551,12 +561,9 @@ mod properties {
         fn the_product_rule_shifts_its_flags_with_the_series(x in counts(), pad in 1usize..40) {
             let mut shifted = vec![x[0]; pad];
             shifted.extend_from_slice(&x);
-            let a: Vec<bool> = product(&x).iter().map(|d| d.stage.is_flag()).collect();
-            let b: Vec<bool> = product(&shifted)[pad..].iter().map(|d| d.stage.is_flag()).collect();
             let rule = crate::engine::trend::PRODUCT_RULE;
-            if let Some(from) = (rule.first_flag_day() + 1..a.len()).find(|&t| !a[t] && !b[t]) {
-                prop_assert_eq!(&a[from..], &b[from..]);
-            }
+            let (a, b) = flags_once_both_settle(&product(&x), &product(&shifted)[pad..], rule.first_flag_day() + 1);
+            prop_assert_eq!(a, b);
         }
 
         #[test]
