@@ -29,10 +29,13 @@ use crate::api;
 use crate::auth::tokens::TokenKeys;
 use crate::cache::{Caches, Stamp};
 use crate::config::{Config, CorsOrigins};
+use crate::connectors::Secrets;
+use crate::connectors::http::HttpPolicy;
 use crate::error::json_detail;
 use crate::middleware;
 use crate::ratelimit::RateLimiter;
 use crate::refresh::{MatcherCache, run_scheduler};
+use crate::scan::{ScanSettings, Scanner};
 use crate::store::{PoolOptions, Store};
 
 pub struct App {
@@ -42,7 +45,9 @@ pub struct App {
     pub keys: TokenKeys,
     pub limiter: RateLimiter,
     pub metrics: PrometheusHandle,
-    pub matcher: MatcherCache,
+    pub matcher: Arc<MatcherCache>,
+    /// Runs sources' scans (the scheduler, `POST /sources/{id}/scan`).
+    pub scanner: Scanner,
     /// Wakes the scheduler when product terms change (history to match again).
     pub rematch: Arc<Notify>,
 }
@@ -103,6 +108,22 @@ impl AppState {
             config.redis_url.as_deref(),
             &config.redis_key_prefix,
         )?;
+        let secrets = Secrets::load(config.scan.secrets_file.as_deref())?;
+        let matcher = Arc::new(MatcherCache::default());
+        let scanner = Scanner::new(
+            store.clone(),
+            secrets,
+            ScanSettings {
+                concurrency: config.scan.concurrency,
+                http: HttpPolicy {
+                    timeout: config.scan.timeout,
+                    retries: config.scan.retries,
+                    ..HttpPolicy::default()
+                },
+                ..ScanSettings::default()
+            },
+            matcher.clone(),
+        );
         Ok(Self(Arc::new(App {
             caches: Caches::new(config.cache_ttl),
             metrics: metrics_handle()?,
@@ -110,7 +131,8 @@ impl AppState {
             store,
             keys,
             limiter,
-            matcher: MatcherCache::default(),
+            matcher,
+            scanner,
             rematch: Arc::new(Notify::new()),
         })))
     }
@@ -273,6 +295,10 @@ impl Application {
             self.state.rematch.clone(),
             background.clone(),
         ));
+        let scans =
+            self.state.config.scan.enabled.then(|| {
+                tokio::spawn(self.state.scanner.clone().run_scheduler(background.clone()))
+            });
         let router = build_router(self.state);
         let served = axum::serve(
             self.listener,
@@ -284,6 +310,9 @@ impl Application {
         background.cancel();
         let _ = watcher.await;
         let _ = scheduler.await;
+        if let Some(scans) = scans {
+            let _ = scans.await;
+        }
         store.close().await;
         served
     }

@@ -1,5 +1,6 @@
 //! The `marketscout` command line: `serve` (the default), `migrate`, `user`,
-//! `backup` and `version`. Every command has `--help`.
+//! `backup`, `import`, `backtest`, `simulate`, `demo`, `scan`, `sources` and
+//! `version`. Every command has `--help`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::api::auth::{USERNAME_PATTERN, check_email};
 use crate::app::{Application, shutdown_signal};
 use crate::auth::password;
-use crate::config::{ServeArgs, StorageArgs};
+use crate::config::{ScanArgs, ServeArgs, StorageArgs};
 use crate::store::{NewUser, PoolOptions, Store, StoreError};
 use crate::time::{iso, now_ms};
 
@@ -106,6 +107,25 @@ enum Command {
         /// Seed of the random generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Run scans of the configured sources now, with a live progress bar and a summary:
+    /// every enabled source that is due, or the one named (due or not).
+    Scan {
+        /// The source to scan (its name, as `marketscout sources` lists it).
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Scan every enabled source, due or not.
+        #[arg(long, conflicts_with = "source")]
+        all: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// List the configured sources with their schedule, status and last scan.
+    Sources {
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -244,6 +264,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 demo(&store, products as usize, days as usize, seed).await
             }
+        }
+        Some(Command::Scan {
+            source,
+            all,
+            storage,
+            scan,
+        }) => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            scan_now(store, source.as_deref(), all, scan).await
+        }
+        Some(Command::Sources { storage }) => {
+            let store = open(&storage).await?;
+            store.migrate().await?;
+            list_sources(&store).await
         }
         Some(Command::Version) => {
             println!("marketscout {}", env!("CARGO_PKG_VERSION"));
@@ -485,6 +520,165 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     );
     if rejected > 0 {
         bail!("{rejected} lines were rejected (the others were imported)");
+    }
+    Ok(())
+}
+
+/// Runs scans in the foreground: the one source named, every enabled one
+/// (`all`), or those due. Each shows a progress bar, then a line of summary;
+/// the command fails when any scan failed.
+async fn scan_now(
+    store: Store,
+    name: Option<&str>,
+    all: bool,
+    args: ScanArgs,
+) -> anyhow::Result<()> {
+    use crate::scan::{ScanSettings, Scanner};
+    let config = args.into_config();
+    let secrets = crate::connectors::Secrets::load(config.secrets_file.as_deref())?;
+    let scanner = Scanner::new(
+        store.clone(),
+        secrets,
+        ScanSettings {
+            owner: format!("cli:{}", std::process::id()),
+            http: crate::connectors::http::HttpPolicy {
+                timeout: config.timeout,
+                retries: config.retries,
+                ..Default::default()
+            },
+            ..ScanSettings::default()
+        },
+        std::sync::Arc::new(crate::refresh::MatcherCache::default()),
+    );
+    let ids: Vec<i64> = match name {
+        Some(name) => match store.source_by_name(name).await {
+            Ok(s) => vec![s.id],
+            Err(StoreError::NotFound(_)) => {
+                let known: Vec<String> =
+                    store.sources().await?.into_iter().map(|s| s.name).collect();
+                if known.is_empty() {
+                    bail!(
+                        "no source named {name:?}: no sources are configured yet (POST /sources)"
+                    );
+                }
+                bail!(
+                    "no source named {name:?}; the sources are: {}",
+                    known.join(", ")
+                );
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None if all => store
+            .sources()
+            .await?
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut failed = 0;
+    let mut ran = 0;
+    let mut run_one = async |claimed: crate::store::sources::ClaimedScan| -> anyhow::Result<()> {
+        let label = claimed.source.name.clone();
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.clone());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let pages = std::cell::Cell::new((0i64, 0i64, 0i64));
+        let outcome = scanner
+            .run(claimed, |p| {
+                let (n, items, accepted) = pages.get();
+                let now = (n + 1, items + p.items, accepted + p.accepted);
+                pages.set(now);
+                bar.set_message(format!(
+                    "{} pages, {} items, {} new observations",
+                    now.0, now.1, now.2
+                ));
+            })
+            .await?;
+        bar.finish_and_clear();
+        ran += 1;
+        let status = outcome.status.as_str();
+        println!(
+            "{label}: {status}: {} pages, {} new observations, {} duplicates, {} products refreshed",
+            outcome.pages, outcome.accepted, outcome.duplicates, outcome.products_refreshed
+        );
+        for e in &outcome.errors {
+            eprintln!("{label}: {}: {}", e.code, e.message);
+        }
+        if !outcome.errors.is_empty() && outcome.pages == 0 {
+            failed += 1;
+        }
+        Ok(())
+    };
+    if name.is_some() || all {
+        for id in ids {
+            match scanner.claim(id, "cli").await? {
+                Some(claimed) => run_one(claimed).await?,
+                None => {
+                    let s = store.source(id).await?;
+                    eprintln!("{}: a scan of it is already running elsewhere", s.name);
+                }
+            }
+        }
+    } else {
+        while let Some(claimed) = scanner.claim_due().await? {
+            run_one(claimed).await?;
+        }
+    }
+    if ran == 0 && name.is_none() {
+        println!("no source is due (use --all to scan every enabled source now)");
+    }
+    if failed > 0 {
+        bail!("{failed} of {ran} scans failed");
+    }
+    Ok(())
+}
+
+async fn list_sources(store: &Store) -> anyhow::Result<()> {
+    let sources = store.sources().await?;
+    if sources.is_empty() {
+        println!("no sources configured (add one with POST /sources)");
+        return Ok(());
+    }
+    let mut last = std::collections::HashMap::new();
+    for scan in store.scans(None, 500).await? {
+        last.entry(scan.source_id).or_insert(scan);
+    }
+    println!(
+        "{:<24} {:<16} {:>7} {:<8} {:<22} last scan",
+        "name", "kind", "every", "enabled", "paused until"
+    );
+    for s in sources {
+        let result = match last.get(&s.id) {
+            None => "never".to_owned(),
+            Some(scan) => {
+                let mut text = format!(
+                    "{} at {}: {} pages, {} new, {} duplicates",
+                    scan.status.as_str(),
+                    iso(scan.created_at),
+                    scan.pages,
+                    scan.accepted,
+                    scan.duplicates
+                );
+                if let Some(e) = scan.errors.last() {
+                    text.push_str(&format!("; {}: {}", e.code, e.message));
+                }
+                text
+            }
+        };
+        println!(
+            "{:<24} {:<16} {:>6}m {:<8} {:<22} {result}",
+            s.name,
+            s.kind.as_str(),
+            s.every_minutes,
+            if s.enabled { "yes" } else { "no" },
+            s.paused_until.map(iso).unwrap_or_else(|| "-".into()),
+        );
     }
     Ok(())
 }

@@ -142,6 +142,71 @@ pub struct ServeArgs {
     /// connections each hold a thread; 16 on PostgreSQL].
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: Option<u32>,
+
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// How sources are scanned: by the server's scheduler and by `marketscout scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// A file of `NAME=value` lines holding connector credentials (YOUTUBE_API_KEY,
+    /// META_ACCESS_TOKEN, TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET, X_BEARER_TOKEN,
+    /// REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET); it overrides the same names in the
+    /// environment. Values are never logged or shown.
+    #[arg(long, env = "SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
+
+    /// Run due scans of enabled sources in the background of `serve`.
+    #[arg(long, env = "SCANNER_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub scanner_enabled: bool,
+
+    /// Scans this instance runs at once (each source has at most one running anywhere).
+    #[arg(long, env = "SCAN_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub scan_concurrency: u32,
+
+    /// Timeout of one request to a platform, in seconds.
+    #[arg(long, env = "CONNECTOR_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connector_timeout_seconds: u64,
+
+    /// Retries of a request after a network error, a timeout or a 5xx answer.
+    #[arg(long, env = "CONNECTOR_RETRIES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub connector_retries: u32,
+}
+
+impl ScanArgs {
+    pub fn into_config(self) -> ScanConfig {
+        ScanConfig {
+            secrets_file: self.secrets_file.filter(|p| !p.as_os_str().is_empty()),
+            enabled: self.scanner_enabled,
+            concurrency: self.scan_concurrency as usize,
+            timeout: Duration::from_secs(self.connector_timeout_seconds),
+            retries: self.connector_retries,
+        }
+    }
+}
+
+/// The validated scanning settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanConfig {
+    pub secrets_file: Option<PathBuf>,
+    /// Whether `serve` runs the scheduler.
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            secrets_file: None,
+            enabled: true,
+            concurrency: 2,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+        }
+    }
 }
 
 /// The validated, typed configuration the server runs with.
@@ -167,6 +232,7 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// `None`: no scheduled full refresh.
     pub refresh_interval: Option<Duration>,
+    pub scan: ScanConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +315,7 @@ impl ServeArgs {
             cache_ttl: Duration::from_millis(self.cache_ttl_ms),
             refresh_interval: (self.refresh_interval_minutes > 0)
                 .then(|| Duration::from_secs(60 * self.refresh_interval_minutes)),
+            scan: self.scan.into_config(),
         })
     }
 }

@@ -81,6 +81,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (a duplicate name, a scan
+    /// already running).
+    #[error("{0}")]
+    Conflict(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("request body too large")]
@@ -108,6 +112,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -128,6 +133,13 @@ impl From<StoreError> for ApiError {
                     first.make_ascii_uppercase();
                 }
                 Self::not_found(&name)
+            }
+            StoreError::Conflict(what) => {
+                let mut name = what.to_owned();
+                if let Some(first) = name.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                Self::Conflict(format!("{name} already exists"))
             }
             other => Self::Internal(other.into()),
         }
@@ -173,7 +185,9 @@ impl IntoResponse for ApiError {
             }
             Self::PayloadTooLarge => json_detail(status, "Request body too large"),
             Self::RateLimited { detail } => json_detail(status, &detail),
-            Self::BadRequest(d) | Self::Forbidden(d) | Self::NotFound(d) => json_detail(status, &d),
+            Self::BadRequest(d) | Self::Forbidden(d) | Self::NotFound(d) | Self::Conflict(d) => {
+                json_detail(status, &d)
+            }
         }
     }
 }

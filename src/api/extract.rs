@@ -211,6 +211,103 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional integer in `min..=max`: absent or null gives `Some(None)`.
+    pub fn opt_int(&mut self, name: &str, min: i64, max: i64) -> Option<Option<i64>> {
+        match self.present(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.check_int(name, v, min, max).map(Some),
+        }
+    }
+
+    /// An optional boolean: absent or null gives `Some(None)`. Like pydantic's
+    /// lax mode, `"true"`/`"false"` and `1`/`0` are accepted (query strings).
+    pub fn opt_bool(&mut self, name: &str) -> Option<Option<bool>> {
+        let v = match self.present(name) {
+            None | Some(Value::Null) => return Some(None),
+            Some(v) => v,
+        };
+        let parsed = match v {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(0) => Some(false),
+                Some(1) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.errors.push(
+                FieldError::new(
+                    loc(self.source, name),
+                    "bool_parsing",
+                    "Input should be a valid boolean",
+                )
+                .with_input(truncated_value(v)),
+            );
+            return None;
+        }
+        Some(parsed)
+    }
+
+    /// Whether `name` was given as an explicit JSON null (a request to clear it).
+    pub fn is_null(&self, name: &str) -> bool {
+        matches!(self.present(name), Some(Value::Null))
+    }
+
+    /// An optional absolute `http://` or `https://` URL with a host, at most
+    /// 2,000 characters: absent or null gives `Some(None)`.
+    pub fn opt_url(&mut self, name: &str) -> Option<Option<String>> {
+        let Some(s) = self.opt_string(name, 1, 2000)? else {
+            return Some(None);
+        };
+        let ok = url::Url::parse(s.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        match ok {
+            Some(_) => Some(Some(s.trim().to_owned())),
+            None => {
+                self.errors.push(
+                    FieldError::new(
+                        loc(self.source, name),
+                        "url_parsing",
+                        "Input should be a valid URL starting with http:// or https://",
+                    )
+                    .with_input(truncated(&s)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports a required list that is absent, null or empty.
+    pub fn required_list(&mut self, name: &str) {
+        match self.present(name) {
+            None | Some(Value::Null) => self.missing(name),
+            Some(v) => self.errors.push(
+                FieldError::new(
+                    loc(self.source, name),
+                    "too_short",
+                    "List should have at least 1 item after validation, not 0",
+                )
+                .with_input(v.clone())
+                .with_ctx(json!({ "field_type": "List", "min_length": 1, "actual_length": 0 })),
+            ),
+        }
+    }
+
+    /// Reports item `index` of list `name` as invalid, with why.
+    pub fn bad_item(&mut self, name: &str, index: usize, input: &str, msg: &str) {
+        let mut at = loc(self.source, name);
+        at.push(json!(index));
+        self.errors
+            .push(FieldError::new(at, "value_error", msg.to_owned()).with_input(truncated(input)));
+    }
+
     /// An optional list of strings (absent or null gives `Some(None)`), at most
     /// `max_items` long, each trimmed and `1..=max_len` characters. Errors name
     /// the item's index, as pydantic does.

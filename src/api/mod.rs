@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod insights;
 pub mod products;
 pub mod quality;
+pub mod sources;
 pub mod watchlists;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -32,6 +33,7 @@ use crate::app::AppState;
         (name = "watchlists", description = "Each user's watched products and alerts"),
         (name = "export", description = "CSV exports"),
         (name = "ingest", description = "Observations of content on the platforms"),
+        (name = "sources", description = "Where observations come from, and their scans (administrators)"),
         (name = "admin", description = "User management (administrators)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
@@ -68,4 +70,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ingest::router())
         .merge(quality::router())
         .merge(discover::router())
+        .merge(sources::router())
 }

@@ -7,6 +7,7 @@ mod changes;
 mod observations;
 mod products;
 mod scores;
+pub mod sources;
 mod tokens;
 mod trends;
 mod users;

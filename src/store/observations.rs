@@ -115,68 +115,83 @@ impl Store {
         batch: &[Observation],
         matcher: &Matcher,
     ) -> StoreResult<IngestCounts> {
-        let mut counts = IngestCounts::default();
         if batch.is_empty() {
-            return Ok(counts);
-        }
-        // Each content once per batch, merged in the order seen: the same row
-        // as upserting sighting after sighting would leave, in one statement
-        // row instead of one per chunk it appears in.
-        let mut rows: Vec<ContentRow<'_>> = Vec::new();
-        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut row_of = Vec::with_capacity(batch.len());
-        for o in batch {
-            let key = (o.platform, o.platform_id.as_str());
-            let i = match index.get(&key) {
-                Some(&i) => {
-                    rows[i].absorb(o);
-                    i
-                }
-                None => {
-                    index.insert(key, rows.len());
-                    rows.push(ContentRow::new(o));
-                    rows.len() - 1
-                }
-            };
-            row_of.push(i);
+            return Ok(IngestCounts::default());
         }
         let mut tx = self.begin_write().await?;
-        // Back in the order of `rows` whatever order a backend returns them in.
-        let mut stored: Vec<Option<ContentToMatch>> = vec![None; rows.len()];
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            for (platform_id, content) in upsert_contents(&mut tx, self.backend, chunk).await? {
-                if let Some(&i) = index.get(&(content.platform.as_str(), platform_id.as_str())) {
-                    stored[i] = Some(content);
-                }
-            }
-        }
-        let ids: Vec<Option<i64>> = stored.iter().map(|c| c.as_ref().map(|c| c.id)).collect();
-        let mut seen = HashSet::with_capacity(batch.len());
-        let mut fresh = Vec::with_capacity(batch.len());
-        for (o, &i) in batch.iter().zip(&row_of) {
-            let id = ids[i].ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(
-                    "an upserted content returned no id".into(),
-                ))
-            })?;
-            if seen.insert((id, o.observed_at)) {
-                fresh.push((id, o));
-            } else {
-                counts.duplicates += 1;
-            }
-        }
-        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-            let inserted = insert_snapshots(&mut tx, self.backend, chunk).await?;
-            counts.accepted += inserted;
-            counts.duplicates += chunk.len() as u64 - inserted;
-        }
-        let contents: Vec<ContentToMatch> = stored.into_iter().flatten().collect();
-        counts
-            .products
-            .extend(link_contents(&mut tx, self.backend, matcher, &contents).await?);
+        let counts = ingest_in(&mut tx, self.backend, batch, matcher).await?;
         self.commit(tx).await?;
         Ok(counts)
     }
+}
+
+/// [`Store::ingest`] inside a transaction the caller owns, so a scan can
+/// store a page and its progress counters together.
+pub(super) async fn ingest_in(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    batch: &[Observation],
+    matcher: &Matcher,
+) -> StoreResult<IngestCounts> {
+    let mut counts = IngestCounts::default();
+    if batch.is_empty() {
+        return Ok(counts);
+    }
+    // Each content once per batch, merged in the order seen: the same row
+    // as upserting sighting after sighting would leave, in one statement
+    // row instead of one per chunk it appears in.
+    let mut rows: Vec<ContentRow<'_>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut row_of = Vec::with_capacity(batch.len());
+    for o in batch {
+        let key = (o.platform, o.platform_id.as_str());
+        let i = match index.get(&key) {
+            Some(&i) => {
+                rows[i].absorb(o);
+                i
+            }
+            None => {
+                index.insert(key, rows.len());
+                rows.push(ContentRow::new(o));
+                rows.len() - 1
+            }
+        };
+        row_of.push(i);
+    }
+    // Back in the order of `rows` whatever order a backend returns them in.
+    let mut stored: Vec<Option<ContentToMatch>> = vec![None; rows.len()];
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for (platform_id, content) in upsert_contents(tx, backend, chunk).await? {
+            if let Some(&i) = index.get(&(content.platform.as_str(), platform_id.as_str())) {
+                stored[i] = Some(content);
+            }
+        }
+    }
+    let ids: Vec<Option<i64>> = stored.iter().map(|c| c.as_ref().map(|c| c.id)).collect();
+    let mut seen = HashSet::with_capacity(batch.len());
+    let mut fresh = Vec::with_capacity(batch.len());
+    for (o, &i) in batch.iter().zip(&row_of) {
+        let id = ids[i].ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(
+                "an upserted content returned no id".into(),
+            ))
+        })?;
+        if seen.insert((id, o.observed_at)) {
+            fresh.push((id, o));
+        } else {
+            counts.duplicates += 1;
+        }
+    }
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        let inserted = insert_snapshots(tx, backend, chunk).await?;
+        counts.accepted += inserted;
+        counts.duplicates += chunk.len() as u64 - inserted;
+    }
+    let contents: Vec<ContentToMatch> = stored.into_iter().flatten().collect();
+    counts
+        .products
+        .extend(link_contents(tx, backend, matcher, &contents).await?);
+    Ok(counts)
 }
 
 /// Upserts distinct contents; answers each one as it now reads (for

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use marketscout::app::{AppState, Application};
-use marketscout::config::{Config, CorsOrigins, DatabaseUrl, RateLimitConfig};
+use marketscout::config::{Config, CorsOrigins, DatabaseUrl, RateLimitConfig, ScanConfig};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -76,6 +76,10 @@ pub fn base_config(database: DatabaseUrl) -> Config {
         request_timeout: Duration::from_secs(30),
         cache_ttl: Duration::from_secs(1),
         refresh_interval: None,
+        scan: ScanConfig {
+            enabled: false,
+            ..ScanConfig::default()
+        },
     }
 }
 

@@ -1,0 +1,1 @@
+//! Placeholder: the files connector's tests.

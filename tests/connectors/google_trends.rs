@@ -1,0 +1,1 @@
+//! Placeholder: the google_trends connector's tests.

@@ -1,0 +1,1 @@
+//! Placeholder: the meta_ads connector's tests.

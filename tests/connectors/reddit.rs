@@ -1,0 +1,1 @@
+//! Placeholder: the reddit connector's tests.

@@ -1,0 +1,1 @@
+//! Placeholder: the tiktok connector's tests.

@@ -1,0 +1,1 @@
+//! Placeholder: the x connector's tests.

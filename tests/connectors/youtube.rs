@@ -1,0 +1,1 @@
+//! Placeholder: the youtube connector's tests.
