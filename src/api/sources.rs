@@ -174,7 +174,7 @@ fn parse_source(f: &mut Fields<'_>, required: bool) -> Option<SourceInput> {
         && let Some((i, bad)) = list
             .iter()
             .enumerate()
-            .find(|(_, c)| !c.chars().all(|ch| ch.is_ascii_uppercase()))
+            .find(|(_, c)| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
     {
         f.bad_item(
             "countries",

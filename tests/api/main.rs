@@ -12,5 +12,6 @@ mod insights;
 mod products;
 mod ratelimit;
 mod security;
+mod sources;
 mod trends;
 mod watchlists;
