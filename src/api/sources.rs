@@ -160,11 +160,6 @@ fn parse_source(f: &mut Fields<'_>, required: bool) -> Option<SourceInput> {
     let clears_base = f.is_null("base_url");
     let base_url = f.opt_url("base_url");
     let max_pages = f.opt_int("max_pages", 1, 1000);
-    let query = query?;
-    if required && query.as_ref().is_none_or(Vec::is_empty) {
-        f.required_list("query");
-        return None;
-    }
     let countries = countries?.map(|list| {
         list.into_iter()
             .map(|c| c.to_ascii_uppercase())
@@ -182,6 +177,13 @@ fn parse_source(f: &mut Fields<'_>, required: bool) -> Option<SourceInput> {
             bad,
             "Input should be an ISO 3166-1 alpha-2 country code",
         );
+        return None;
+    }
+    let query = query?;
+    // A source without a query has nothing to ask its platform: required on
+    // creation, and a change cannot empty it.
+    if (required && query.is_none()) || query.as_ref().is_some_and(Vec::is_empty) {
+        f.required_list("query");
         return None;
     }
     let base_url = base_url?;
