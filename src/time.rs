@@ -22,11 +22,20 @@ pub fn csv_time(ms: i64) -> String {
         .to_string()
 }
 
+/// `2025-07-12`: a day number (days since 1970-01-01, UTC) as a date.
+pub fn day_iso(day: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(day.saturating_mul(86_400_000))
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn formats() {
         assert_eq!(super::iso(1_752_278_400_000), "2025-07-12T00:00:00.000Z");
         assert_eq!(super::csv_time(1_752_278_400_123), "2025-07-12 00:00:00");
+        assert_eq!(super::day_iso(1_752_278_400_000 / 86_400_000), "2025-07-12");
     }
 }

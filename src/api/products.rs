@@ -240,6 +240,80 @@ pub struct TrendOut {
     pub rematch_pending: bool,
     #[serde(flatten)]
     pub report: StoredReport,
+    /// Google Trends interest in the terms that name this product, from the
+    /// `google_trends` sources (empty without one): relative 0-100 values, each
+    /// term against its own peak, so they show demand's shape, not its size.
+    pub search_interest: Vec<SearchInterestOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchInterestOut {
+    pub term: String,
+    /// Worldwide interest, day by day, over the last 90 days.
+    pub over_time: Vec<InterestDayOut>,
+    /// Each country's latest interest (0-100, relative to the term's top country).
+    pub by_country: Vec<InterestPlaceOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InterestDayOut {
+    /// YYYY-MM-DD
+    pub date: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InterestPlaceOut {
+    /// ISO 3166-1 alpha-2
+    pub country: String,
+    pub value: f64,
+}
+
+/// The search interest of the Google Trends terms the matcher finds this
+/// product in: the same rule that links posts to it.
+async fn search_interest(state: &AppState, id: i64) -> Result<Vec<SearchInterestOut>, ApiError> {
+    let terms = state.store.search_interest_terms().await?;
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let matcher = state.matcher.get(&state.store).await?;
+    let from_day = now_ms().div_euclid(86_400_000) - 90;
+    let mut out = Vec::new();
+    for term in terms {
+        if !matcher.products_in(&term, &[]).contains(&id) {
+            continue;
+        }
+        let points = state.store.search_interest(&term, from_day).await?;
+        let over_time = points
+            .iter()
+            .filter(|p| p.geo.is_empty())
+            .map(|p| InterestDayOut {
+                date: crate::time::day_iso(p.day),
+                value: p.value,
+            })
+            .collect();
+        let mut latest: std::collections::BTreeMap<&str, (i64, f64)> = Default::default();
+        for p in points.iter().filter(|p| !p.geo.is_empty()) {
+            let e = latest.entry(p.geo.as_str()).or_insert((p.day, p.value));
+            if p.day >= e.0 {
+                *e = (p.day, p.value);
+            }
+        }
+        let mut by_country: Vec<InterestPlaceOut> = latest
+            .into_iter()
+            .map(|(geo, (_, value))| InterestPlaceOut {
+                country: geo.to_owned(),
+                value,
+            })
+            .collect();
+        by_country.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.country.cmp(&b.country)));
+        out.push(SearchInterestOut {
+            term,
+            over_time,
+            by_country,
+        });
+    }
+    Ok(out)
 }
 
 /// A product's trend: its score with each component, its stage and the reason
@@ -279,6 +353,7 @@ async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
         refreshed_at: iso(at),
         rematch_pending: state.store.rematch_is_pending(id).await?,
         report,
+        search_interest: search_interest(state, id).await?,
     })
 }
 

@@ -646,4 +646,46 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(StoreError::classify)
     }
+
+    /// Every term with stored search interest.
+    pub async fn search_interest_terms(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT term FROM search_interest ORDER BY term")
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::classify)?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
+    /// A term's search interest since `from_day` (days since 1970-01-01), by
+    /// place and day; where several sources follow the term, the latest
+    /// reading of a place and day wins.
+    pub async fn search_interest(
+        &self,
+        term: &str,
+        from_day: i64,
+    ) -> StoreResult<Vec<InterestPoint>> {
+        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT geo, day, value FROM search_interest WHERE term = $1 AND day >= $2 \
+             ORDER BY geo, day, observed_at",
+        )
+        .bind(term)
+        .bind(from_day)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::classify)?;
+        let mut out: Vec<InterestPoint> = Vec::with_capacity(rows.len());
+        for (geo, day, value) in rows {
+            match out.last_mut() {
+                Some(last) if last.geo == geo && last.day == day => last.value = value,
+                _ => out.push(InterestPoint {
+                    term: term.to_owned(),
+                    geo,
+                    day,
+                    value,
+                }),
+            }
+        }
+        Ok(out)
+    }
 }

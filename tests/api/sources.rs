@@ -349,3 +349,68 @@ pub async fn wait_for_scan(app: &TestApp, token: &str, scan_id: i64) -> Value {
     }
     panic!("scan {scan_id} still running after 10 s");
 }
+
+#[tokio::test]
+async fn search_interest_in_a_products_terms_shows_on_its_trend() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app, "root").await;
+    let (_, source) = send(
+        &app,
+        reqwest::Method::POST,
+        "/sources",
+        &admin,
+        Some(json!({"name": "Trends", "kind": "google_trends", "query": ["led strip lights", "yoga mat"]})),
+    )
+    .await;
+    let source_id = source["id"].as_i64().unwrap();
+    let product = app.product("LED Strip Lights").await;
+    let today = marketscout::time::now_ms() / 86_400_000;
+    for (term, geo, day, value) in [
+        ("led strip lights", "", today - 2, 40.0),
+        ("led strip lights", "", today - 1, 75.0),
+        ("led strip lights", "US", today - 1, 100.0),
+        ("led strip lights", "GB", today - 1, 62.0),
+        ("led strip lights", "GB", today - 3, 10.0),
+        ("led strip lights", "", today - 400, 5.0), // too old to show
+        ("yoga mat", "", today - 1, 90.0),          // another product's term
+    ] {
+        sqlx::query(
+            "INSERT INTO search_interest (source_id, term, geo, day, value, observed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(source_id)
+        .bind(term)
+        .bind(geo)
+        .bind(day)
+        .bind(value)
+        .bind(marketscout::time::now_ms())
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    }
+    let (status, trend) = json_of(app.get(&format!("/products/{product}/trend")).await).await;
+    assert_eq!(status, 200, "{trend}");
+    let interest = trend["search_interest"].as_array().unwrap();
+    assert_eq!(
+        interest.len(),
+        1,
+        "only the terms that name the product: {interest:?}"
+    );
+    assert_eq!(interest[0]["term"], "led strip lights");
+    let values: Vec<f64> = interest[0]["over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        vec![40.0, 75.0],
+        "worldwide, oldest first, last 90 days"
+    );
+    assert_eq!(
+        interest[0]["by_country"],
+        json!([{"country": "US", "value": 100.0}, {"country": "GB", "value": 62.0}]),
+        "each country's latest reading, hottest first"
+    );
+}
