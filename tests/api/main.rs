@@ -11,6 +11,7 @@ mod ingest;
 mod insights;
 mod products;
 mod ratelimit;
+mod scan_runs;
 mod scans;
 mod security;
 mod sources;

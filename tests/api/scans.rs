@@ -11,7 +11,7 @@ use marketscout::store::sources::{ScanError, ScanStatus, SourceFields};
 use crate::helpers::*;
 
 const MINUTE: i64 = 60_000;
-/// 2026-11-20T12:00:00Z: the tests' clock.
+/// 2025-11-20T12:00:00Z: the tests' clock.
 const T0: i64 = 1_763_640_000_000;
 
 async fn add_source(store: &Store, name: &str, every_minutes: i64) -> i64 {

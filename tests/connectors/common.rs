@@ -45,7 +45,7 @@ pub fn secrets(pairs: &[(&str, &str)]) -> Secrets {
     )
 }
 
-/// 2026-11-20T12:00:00Z, the clock of every test scan.
+/// 2025-11-20T12:00:00Z, the clock of every test scan.
 pub const NOW_MS: i64 = 1_763_640_000_000;
 
 /// A scan of the last day before [`NOW_MS`].
