@@ -207,12 +207,14 @@ impl MetaAds {
             };
             // A scan stops at an empty page, so a search without results
             // must not end the scan before the next search is asked.
-            if page.observations.is_empty() && page.skipped.is_empty() && more.is_none() {
-                if let Some(next) = index.checked_add(1).filter(|i| *i < searches.len()) {
-                    index = next;
-                    after = None;
-                    continue;
-                }
+            if page.observations.is_empty()
+                && page.skipped.is_empty()
+                && more.is_none()
+                && index + 1 < searches.len()
+            {
+                index += 1;
+                after = None;
+                continue;
             }
             return Ok(page);
         }
