@@ -49,6 +49,7 @@ pub const FIELDS: &str = "id,ad_creation_time,ad_delivery_start_time,ad_creative
 /// Large pages fail on Meta's side (observed with 5000); 100 is well inside.
 pub const PAGE_SIZE: u32 = 100;
 const MAX_PAGE_IDS: usize = 10;
+const MAX_TEXT: usize = 10_000;
 /// Meta publishes no wait for its throttles; its budgets are rolling hours.
 const DEFAULT_PAUSE_MS: i64 = 3_600_000;
 
@@ -369,6 +370,10 @@ fn ad_observations(
         obj.insert("author".into(), author.clone());
     }
     if !text.is_empty() {
+        // Many long creative versions must not cost the whole ad.
+        if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT) {
+            text.truncate(cut);
+        }
         obj.insert("text".into(), Value::String(text));
     }
     let published = ad
