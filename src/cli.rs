@@ -52,13 +52,17 @@ enum Command {
         storage: StorageArgs,
     },
     /// Load observations from files: NDJSON, a JSON array, or CSV with a header row
-    /// (see docs/observation.schema.json). `-` reads standard input.
+    /// (see docs/observation.schema.json), or exports of Apify's TikTok and Instagram
+    /// scrapers and Kaggle's YouTube trending CSVs. `-` reads standard input.
     Import {
         /// Files to read; `-` for standard input.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Read every file as this format instead of guessing from its name and content.
-        #[arg(long, value_parser = ["ndjson", "json", "csv"])]
+        /// `export` insists on a recognised export of another tool (Apify TikTok or
+        /// Instagram scraper datasets, Kaggle's YouTube trending CSVs), which are
+        /// otherwise recognised by their content anyway.
+        #[arg(long, value_parser = ["ndjson", "json", "csv", "export"])]
         format: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
@@ -429,6 +433,19 @@ fn read_observations(
     use std::io::Read;
 
     let name = file.display().to_string();
+    // Exports of other tools (Apify's TikTok and Instagram scrapers, Kaggle's
+    // YouTube trending lists) are recognised by their content and streamed.
+    if name != "-" && matches!(format, None | Some("export")) {
+        use crate::connectors::files::{Content, detect_format};
+        let detected = detect_format(file);
+        match detected {
+            Ok(found) if found.content != Content::Observations || format.is_some() => {
+                return read_export_pieces(file, &name, &found, each);
+            }
+            Err(e) if format.is_some() => bail!("{name}: {e}"),
+            _ => {}
+        }
+    }
     let mut text = String::new();
     if name == "-" {
         std::io::stdin()
@@ -452,6 +469,34 @@ fn read_observations(
         parse_json_pieces(text, now, IMPORT_CHUNK, each)
     }
     .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+/// Streams an export through the file connector's reader in pieces of
+/// `IMPORT_CHUNK` observations: constant memory whatever the file's size.
+fn read_export_pieces(
+    file: &Path,
+    name: &str,
+    format: &crate::connectors::files::ExportFormat,
+    mut each: impl FnMut(crate::engine::observation::Batch) -> bool,
+) -> anyhow::Result<()> {
+    use crate::connectors::files::{Record, read_export};
+    let mut piece = crate::engine::observation::Batch::default();
+    let mut going = true;
+    read_export(file, format, now_ms(), |record| {
+        match record {
+            Record::Observation(o) => piece.observations.push(o),
+            Record::Skipped { line, reason } => piece.rejected.push((line as usize, reason)),
+        }
+        if piece.observations.len() + piece.rejected.len() >= IMPORT_CHUNK {
+            going = each(std::mem::take(&mut piece));
+        }
+        going
+    })
+    .with_context(|| format!("reading {name}"))?;
+    if going && (!piece.observations.is_empty() || !piece.rejected.is_empty()) {
+        each(piece);
+    }
+    Ok(())
 }
 
 async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyhow::Result<()> {

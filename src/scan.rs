@@ -225,15 +225,11 @@ impl Scanner {
                         });
                         break;
                     }
+                    // An empty page with a next cursor is followed (a platform may
+                    // answer a short or empty page mid-way); `max_pages` bounds it.
                     match page.next {
-                        Some(next)
-                            if !page.observations.is_empty()
-                                || !page.skipped.is_empty()
-                                || !page.interest.is_empty() =>
-                        {
-                            cursor = Some(next)
-                        }
-                        _ => break,
+                        Some(next) => cursor = Some(next),
+                        None => break,
                     }
                 }
             }
