@@ -98,6 +98,9 @@ pub struct ExportFormat {
 
 /// One record of an export: an observation, or why a line could not be used
 /// (`line` is 1-based; for CSV, the line where the record starts).
+// Records are handed over one at a time and moved into a batch: boxing the
+// large variant would cost an allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Observation(Observation),
