@@ -98,6 +98,9 @@ pub struct ExportFormat {
 
 /// One record of an export: an observation, or why a line could not be used
 /// (`line` is 1-based; for CSV, the line where the record starts).
+// Records are handed over one at a time and moved into a batch: boxing the
+// large variant would cost an allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Observation(Observation),
@@ -949,15 +952,16 @@ fn put(o: &mut Map<String, Value>, name: &str, value: Option<Value>) {
 }
 
 /// The hashtags of an Apify item: a list of names or of `{name}` objects, or
-/// CSV columns `hashtags/0/name`, `hashtags/1/name`..., then every `#tag` of
-/// the text. Captions glue tags to emoji (`💅🏼✨#fyp`), which a reading
-/// word by word misses, so any `#` starts a tag here.
+/// CSV columns `hashtags/0/name`, `hashtags/1/name`...; without any (TikTok
+/// overview exports), every `#tag` of the text. Captions glue tags to emoji
+/// (`💅🏼✨#fyp`), which a reading word by word misses, so any `#` starts a
+/// tag here.
 fn hashtags(item: &Map<String, Value>, text: Option<&str>) -> Option<Value> {
     let mut tags = match get(item, "hashtags") {
         Some(Value::Array(list)) => list.clone(),
         _ => flat_hashtags(item),
     };
-    if let Some(text) = text {
+    if let Some(text) = text.filter(|_| tags.is_empty()) {
         for piece in text.split('#').skip(1) {
             let tag: String = piece
                 .chars()
