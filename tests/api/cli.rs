@@ -38,6 +38,8 @@ fn every_command_has_help() {
         vec!["backup", "--help"],
         vec!["import", "--help"],
         vec!["backtest", "--help"],
+        vec!["scan", "--help"],
+        vec!["sources", "--help"],
         vec!["version", "--help"],
     ] {
         let out = marketscout(dir.path(), &args, &[]);
@@ -53,9 +55,67 @@ fn every_command_has_help() {
         "CORS_ORIGINS",
         "TRUSTED_PROXIES",
         "LOG_FORMAT",
+        "SECRETS_FILE",
+        "SCAN_CONCURRENCY",
     ] {
         assert!(help.contains(var), "serve --help names {var}");
     }
+}
+
+#[test]
+fn import_reads_other_tools_exports_recognised_by_their_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/files");
+    let youtube = fixtures.join("youtube/USvideos.csv");
+    let tiktok = fixtures.join("tiktok/dataset_tiktok-scraper_2025-09-21_13-33-25-969.jsonl");
+    let out = marketscout(
+        dir.path(),
+        &[
+            "import",
+            youtube.to_str().unwrap(),
+            tiktok.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("imported 13 observations, 1 duplicates"),
+        "{said}"
+    );
+
+    // The same files again: their times come from the exports, so nothing is new.
+    let again = marketscout(
+        dir.path(),
+        &[
+            "import",
+            "--format",
+            "export",
+            youtube.to_str().unwrap(),
+            tiktok.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let said = text(&again);
+    assert!(again.status.success(), "{said}");
+    assert!(
+        said.contains("imported 0 observations, 14 duplicates"),
+        "{said}"
+    );
+
+    let listed = marketscout(dir.path(), &["sources"], &[]);
+    assert!(
+        text(&listed).contains("no sources configured"),
+        "{}",
+        text(&listed)
+    );
+    let scan = marketscout(dir.path(), &["scan", "--source", "nope"], &[]);
+    assert!(!scan.status.success());
+    assert!(
+        text(&scan).contains("no source named \"nope\""),
+        "{}",
+        text(&scan)
+    );
 }
 
 #[test]
