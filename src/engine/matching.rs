@@ -53,8 +53,8 @@ struct Word {
 struct Scratch {
     /// The normalised text, then one normalised hashtag at a time.
     normal: Vec<u8>,
-    /// The words of `normal`.
-    words: Vec<Word>,
+    /// The runs of words of `normal` some term begins with.
+    runs: Vec<Run>,
     /// One hashtag, compact.
     compact: Vec<u8>,
     /// Patterns found.
@@ -65,23 +65,76 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
+/// Hashes a word a byte at a time, as the normalised text is written, so that
+/// no second pass reads the word again: eight bytes to a multiply, and most
+/// words (shorter than eight bytes) cost one. A word's bytes are never 0, so
+/// the bytes alone tell words apart and the length need not be hashed.
+#[derive(Clone, Copy)]
+struct WordHasher {
+    hash: u64,
+    chunk: u64,
+    len: usize,
+}
+
+impl WordHasher {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    const START: Self = WordHasher {
+        hash: Self::K,
+        chunk: 0,
+        len: 0,
+    };
+
+    /// Bytes are packed into a chunk in order, the first in the low byte.
+    fn push(&mut self, byte: u8) {
+        self.chunk |= u64::from(byte) << (8 * (self.len % 8));
+        self.len += 1;
+        if self.len.is_multiple_of(8) {
+            self.hash = Self::mix(self.hash, self.chunk);
+            self.chunk = 0;
+        }
+    }
+
+    /// Pushes ASCII letters and digits in lower case, eight at a time: `| 0x20`
+    /// lower-cases an ASCII letter and leaves a digit as it is.
+    fn push_ascii(&mut self, word: &[u8]) {
+        const LOWER: u64 = 0x2020_2020_2020_2020;
+        if !self.len.is_multiple_of(8) {
+            // The word began with other characters: rare, byte by byte.
+            for byte in word {
+                self.push(byte | 0x20);
+            }
+            return;
+        }
+        let mut chunks = word.chunks_exact(8);
+        for chunk in &mut chunks {
+            let bytes: [u8; 8] = chunk.try_into().expect("chunks of eight");
+            self.hash = Self::mix(self.hash, u64::from_le_bytes(bytes) | LOWER);
+        }
+        self.chunk = chunks
+            .remainder()
+            .iter()
+            .rev()
+            .fold(0, |chunk, byte| chunk << 8 | u64::from(byte | 0x20));
+        self.len += word.len();
+    }
+
+    fn finish(self) -> u64 {
+        Self::mix(self.hash, self.chunk)
+    }
+
+    fn mix(hash: u64, chunk: u64) -> u64 {
+        (hash.rotate_left(5) ^ chunk).wrapping_mul(Self::K)
+    }
+}
+
 /// Hashes one word; a run of words hashes as [`extend`] over its words'
 /// hashes, from [`RUN_SEED`].
 fn word_hash(word: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (word.len() as u64).wrapping_mul(K);
-    let mut chunks = word.chunks_exact(8);
-    for chunk in &mut chunks {
-        let bytes: [u8; 8] = chunk.try_into().expect("chunks of eight");
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
+    let mut hasher = WordHasher::START;
+    for byte in word {
+        hasher.push(*byte);
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut bytes = [0; 8];
-        bytes[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
-    }
-    h
+    hasher.finish()
 }
 
 const RUN_SEED: u64 = 0x243F_6A88_85A3_08D3;
@@ -287,58 +340,134 @@ pub struct Matcher {
 /// spaces, padded with one space on each side.
 pub fn normalize(text: &str) -> String {
     let mut out = Vec::with_capacity(text.len() + 2);
-    normalize_into(text, &mut out);
+    normalize_into(text, &mut out, &mut ());
     String::from_utf8(out).expect("only whole characters are written")
 }
 
-/// Appends [`normalize`]`(text)`, as UTF-8, to `out`.
+/// Each ASCII byte's lower-case letter or digit, 0 for a separator, and
+/// [`NOT_ASCII`] for the bytes of other characters: one look-up answers
+/// all three questions.
+const BYTES: [u8; 256] = {
+    let mut table = [NOT_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+const NOT_ASCII: u8 = 0x80;
+
+/// Told each word of a text as soon as normalisation has written it.
+trait WordSink {
+    /// `normal`: the normalised text so far, which ends with `word` and a space.
+    fn word(&mut self, normal: &[u8], word: Word);
+}
+
+/// Words are not wanted, only the normalised text.
+impl WordSink for () {
+    fn word(&mut self, _: &[u8], _: Word) {}
+}
+
+/// Writes normalised text and cuts it into hashed words on the way, so no
+/// later pass reads the text again to find its words.
+struct Writer<'a, S> {
+    out: &'a mut Vec<u8>,
+    sink: &'a mut S,
+    /// Where the word being written began, if one is.
+    word: Option<usize>,
+    hasher: WordHasher,
+}
+
+impl<S: WordSink> Writer<'_, S> {
+    /// One byte of a letter or digit, already in lower case.
+    fn letter(&mut self, byte: u8) {
+        if self.word.is_none() {
+            self.word = Some(self.out.len());
+            self.hasher = WordHasher::START;
+        }
+        self.out.push(byte);
+        self.hasher.push(byte);
+    }
+
+    /// Anything else: ends the word being written, if any.
+    fn separator(&mut self) {
+        if let Some(start) = self.word.take() {
+            let word = Word {
+                start,
+                end: self.out.len(),
+                hash: self.hasher.finish(),
+            };
+            self.out.push(b' ');
+            self.sink.word(self.out, word);
+        }
+    }
+
+    /// Writes the ASCII letters and digits `bytes` begins with, in lower
+    /// case, and returns how many there were. Most text is ASCII words: each
+    /// is found, then hashed and copied a chunk at a time, instead of one
+    /// [`Writer::letter`] call (and one capacity check) a byte.
+    fn ascii_letters(&mut self, bytes: &[u8]) -> usize {
+        let len = bytes
+            .iter()
+            .position(|b| matches!(BYTES[*b as usize], 0 | NOT_ASCII))
+            .unwrap_or(bytes.len());
+        let word = &bytes[..len];
+        if self.word.is_none() {
+            self.word = Some(self.out.len());
+            self.hasher = WordHasher::START;
+        }
+        self.hasher.push_ascii(word);
+        self.out.extend(word.iter().map(|b| b | 0x20));
+        len
+    }
+
+    /// A character outside ASCII.
+    fn char(&mut self, c: char) {
+        if c.is_alphanumeric() {
+            for lower in c.to_lowercase() {
+                for byte in lower.encode_utf8(&mut [0; 4]).bytes() {
+                    self.letter(byte);
+                }
+            }
+        } else {
+            self.separator();
+        }
+    }
+}
+
+/// Appends [`normalize`]`(text)`, as UTF-8, to `out`, and tells `sink` its
+/// words.
 ///
 /// ASCII is handled byte by byte; only runs of other characters go through
 /// Unicode decomposition, and only when they are not already decomposed (most
 /// emoji are). That is exact: an ASCII character decomposes to itself and has
 /// combining class 0, so decomposition never reorders across it.
-fn normalize_into(text: &str, out: &mut Vec<u8>) {
-    fn push(c: char, out: &mut Vec<u8>, last_space: &mut bool) {
-        if c.is_alphanumeric() {
-            for lower in c.to_lowercase() {
-                out.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
-            }
-            *last_space = false;
-        } else if !*last_space {
-            out.push(b' ');
-            *last_space = true;
-        }
-    }
-    /// Each ASCII byte's lower-case letter or digit, or 0 for a separator.
-    const ASCII: [u8; 128] = {
-        let mut table = [0u8; 128];
-        let mut b = 0;
-        while b < 128 {
-            let c = b as u8;
-            if c.is_ascii_alphanumeric() {
-                table[b] = c.to_ascii_lowercase();
-            }
-            b += 1;
-        }
-        table
-    };
+fn normalize_into(text: &str, out: &mut Vec<u8>, sink: &mut impl WordSink) {
     out.reserve(text.len() + 2);
     out.push(b' ');
-    let mut last_space = true;
+    let mut writer = Writer {
+        out,
+        sink,
+        word: None,
+        hasher: WordHasher::START,
+    };
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            let c = ASCII[b as usize];
-            if c != 0 {
-                out.push(c);
-                last_space = false;
-            } else if !last_space {
-                out.push(b' ');
-                last_space = true;
-            }
+        let c = BYTES[bytes[i] as usize];
+        if c == 0 {
+            writer.separator();
             i += 1;
+            continue;
+        }
+        if c != NOT_ASCII {
+            i += writer.ascii_letters(&bytes[i..]);
             continue;
         }
         let end = bytes[i..]
@@ -348,18 +477,16 @@ fn normalize_into(text: &str, out: &mut Vec<u8>) {
         let run = &text[i..end];
         if is_nfd_quick(run.chars()) == IsNormalized::Yes {
             for c in run.chars().filter(|c| !is_combining_mark(*c)) {
-                push(c, out, &mut last_space);
+                writer.char(c);
             }
         } else {
             for c in run.nfd().filter(|c| !is_combining_mark(*c)) {
-                push(c, out, &mut last_space);
+                writer.char(c);
             }
         }
         i = end;
     }
-    if !last_space {
-        out.push(b' ');
-    }
+    writer.separator();
 }
 
 fn is_combining_mark(c: char) -> bool {
@@ -432,14 +559,10 @@ impl Matcher {
             return Vec::new();
         }
         s.marks.clear();
-        s.normal.clear();
-        normalize_into(text, &mut s.normal);
-        self.find_words(&s.normal, &mut s.words, &mut s.marks);
+        self.find_words(text, &mut s.normal, &mut s.runs, &mut s.marks);
         for tag in hashtags {
-            s.normal.clear();
-            normalize_into(tag, &mut s.normal);
             // A tag's words match like the text's, but never together with another tag's.
-            self.find_words(&s.normal, &mut s.words, &mut s.marks);
+            self.find_words(tag, &mut s.normal, &mut s.runs, &mut s.marks);
             // The compact form is the normalised one without its spaces.
             s.compact.clear();
             s.compact.extend(s.normal.iter().filter(|b| **b != b' '));
@@ -471,36 +594,66 @@ impl Matcher {
         out
     }
 
-    /// Marks the terms that are runs of whole words of `normal`.
-    fn find_words(&self, normal: &[u8], words: &mut Vec<Word>, marks: &mut Vec<Pattern>) {
-        words.clear();
-        let mut at = 0;
-        while let Some(start) = normal[at..].iter().position(|b| *b != b' ').map(|n| at + n) {
-            let end = normal[start..]
-                .iter()
-                .position(|b| *b == b' ')
-                .map_or(normal.len(), |n| start + n);
-            words.push(Word {
-                start,
-                end,
-                hash: word_hash(&normal[start..end]),
-            });
-            at = end;
-        }
-        for (i, first) in words.iter().enumerate() {
-            if !self.first_words.may_hold(first.hash) {
-                continue;
+    /// Normalises `text` into `normal` and marks the terms that are runs of
+    /// its whole words.
+    fn find_words(
+        &self,
+        text: &str,
+        normal: &mut Vec<u8>,
+        runs: &mut Vec<Run>,
+        marks: &mut Vec<Pattern>,
+    ) {
+        runs.clear();
+        let mut finder = RunFinder {
+            matcher: self,
+            runs,
+            marks,
+        };
+        normal.clear();
+        normalize_into(text, normal, &mut finder);
+    }
+}
+
+/// A run of words that some term begins with, still growing.
+struct Run {
+    start: usize,
+    hash: u64,
+}
+
+/// Looks up runs of words as the text is normalised: each word grows the runs
+/// that end just before it and some term still begins with, and may begin a
+/// new one.
+struct RunFinder<'a> {
+    matcher: &'a Matcher,
+    runs: &'a mut Vec<Run>,
+    marks: &'a mut Vec<Pattern>,
+}
+
+impl WordSink for RunFinder<'_> {
+    fn word(&mut self, normal: &[u8], word: Word) {
+        let table = &self.matcher.words;
+        let marks = &mut *self.marks;
+        // Whether the run, grown by `word`, is a term (marked), and may grow further.
+        let mut grow = |start: usize, hash: u64| match table.get(hash, &normal[start..word.end]) {
+            Some(entry) => {
+                marks.extend_from_slice(table.patterns(entry));
+                entry.longer
             }
-            let mut hash = RUN_SEED;
-            for last in &words[i..] {
-                hash = extend(hash, last.hash);
-                let Some(entry) = self.words.get(hash, &normal[first.start..last.end]) else {
-                    break;
-                };
-                marks.extend_from_slice(self.words.patterns(entry));
-                if !entry.longer {
-                    break;
-                }
+            None => false,
+        };
+        if !self.runs.is_empty() {
+            self.runs.retain_mut(|run| {
+                run.hash = extend(run.hash, word.hash);
+                grow(run.start, run.hash)
+            });
+        }
+        if self.matcher.first_words.may_hold(word.hash) {
+            let hash = extend(RUN_SEED, word.hash);
+            if grow(word.start, hash) {
+                self.runs.push(Run {
+                    start: word.start,
+                    hash,
+                });
             }
         }
     }
@@ -631,6 +784,31 @@ mod tests {
             m.products_in("", &tags(&["#glow", "#lamp"])),
             [] as [i64; 0]
         );
+    }
+
+    /// Every word's hash, computed on the way, is [`word_hash`] of its bytes
+    /// as written (terms are hashed that way), whatever mix of ASCII and other
+    /// characters and whatever length it has.
+    #[test]
+    fn words_are_hashed_as_their_normal_form() {
+        struct Check(usize);
+        impl WordSink for Check {
+            fn word(&mut self, normal: &[u8], word: Word) {
+                assert_eq!(word.hash, word_hash(&normal[word.start..word.end]));
+                assert_eq!(normal[word.end], b' ');
+                self.0 += 1;
+            }
+        }
+        for (text, words) in [
+            ("Best LED-strip EVER!!! 🔥🔥", 4),
+            ("supercalifragilistic ABCDEFGH abcdefghijklmnop", 3),
+            ("e\u{301}clairsAndMore12345 cafe\u{301}x ÉCLAIRS straße", 4),
+            ("x\u{302}\u{323}yz İstanbul12345678 ΣΊΣΥΦΟΣ", 3),
+        ] {
+            let mut check = Check(0);
+            normalize_into(text, &mut Vec::new(), &mut check);
+            assert_eq!(check.0, words, "{text}");
+        }
     }
 
     #[test]
