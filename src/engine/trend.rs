@@ -78,57 +78,53 @@ pub const SPREAD: Spread = Spread {
 };
 
 /// For each day, whether the [`SPREAD`] route holds on it, from that day and
-/// the days before only. Sums move one day at a time (one addition and one
-/// subtraction per region and day); they are sums of whole counts, so exact.
+/// the days before only. The week's and the usual window's posts are running
+/// sums of whole counts (exact); the regions are only counted on the few days
+/// whose week passes the first test, so a quiet day costs two additions.
 pub fn spread_lane(d: &ProductDays) -> Vec<bool> {
     let x = &d.mentions;
     let n = x.len();
     let mut lane = vec![false; n];
-    let row = |t: usize| {
-        d.mentions_by_region
-            .get(t)
-            .copied()
-            .unwrap_or([0.0; REGION_COUNT])
-    };
-    let add = |into: &mut [f64; REGION_COUNT], from: [f64; REGION_COUNT], sign: f64| {
-        into.iter_mut().zip(from).for_each(|(a, b)| *a += sign * b);
+    // Posts by region over days `from..=to`, and their total.
+    let regions = |from: usize, to: usize| {
+        let mut sums = [0.0; REGION_COUNT];
+        for row in d.mentions_by_region.get(from..=to).unwrap_or_default() {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        sums
     };
     // Days t-6..=t, and the usual-level window t-67..=t-8.
-    let (mut recent, mut usual) = ([0.0; REGION_COUNT], [0.0; REGION_COUNT]);
-    let (mut recent_all, mut usual_all) = (0.0, 0.0);
+    let (mut recent, mut usual) = (0.0, 0.0);
     for t in 0..n {
-        recent_all += x[t];
-        add(&mut recent, row(t), 1.0);
+        recent += x[t];
         if t >= SPREAD.days {
-            recent_all -= x[t - SPREAD.days];
-            add(&mut recent, row(t - SPREAD.days), -1.0);
+            recent -= x[t - SPREAD.days];
         }
         if t >= LAG {
-            usual_all += x[t - LAG];
-            add(&mut usual, row(t - LAG), 1.0);
+            usual += x[t - LAG];
         }
         if t >= LAG + WIDTH {
-            usual_all -= x[t - LAG - WIDTH];
-            add(&mut usual, row(t - LAG - WIDTH), -1.0);
+            usual -= x[t - LAG - WIDTH];
         }
         if t < WARM_UP_DAYS {
             continue;
         }
-        let mean = usual_all / WIDTH as f64;
+        let mean = usual / WIDTH as f64;
         let c = (0.1 * mean).max(PRODUCT_RULE.floor);
-        let week = (recent_all / SPREAD.days as f64 + c) / (mean + c);
-        if week < SPREAD.mentions {
+        if (recent / SPREAD.days as f64 + c) / (mean + c) < SPREAD.mentions {
             continue;
         }
+        let before = regions(t - WARM_UP_DAYS, t - LAG);
+        let now = regions(t + 1 - SPREAD.days, t);
         // The home region: the most posts, the first of equals.
         let mut home = 0;
         for r in 1..REGION_COUNT {
-            if usual[r] > usual[home] {
+            if before[r] > before[home] {
                 home = r;
             }
         }
-        let elsewhere_usual = (usual.iter().sum::<f64>() - usual[home]) / WIDTH as f64;
-        let elsewhere_now = (recent.iter().sum::<f64>() - recent[home]) / SPREAD.days as f64;
+        let elsewhere_usual = (before.iter().sum::<f64>() - before[home]) / WIDTH as f64;
+        let elsewhere_now = (now.iter().sum::<f64>() - now[home]) / SPREAD.days as f64;
         let ce = (0.1 * elsewhere_usual).max(SPREAD.floor);
         lane[t] = (elsewhere_now + ce) / (elsewhere_usual + ce) >= SPREAD.elsewhere;
     }
