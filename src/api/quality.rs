@@ -74,9 +74,9 @@ pub const RECORDED: Quality = Quality {
     simulated: SimulatedFigures {
         products: 1200,
         viral_products: 180,
-        recall_before_half_peak: 0.867,
+        recall_before_half_peak: 0.889,
         median_lead_days: 12.5,
-        never_viral_flagged: 0.027,
+        never_viral_flagged: 0.035,
     },
     documentation: "docs/SCORING.md#early-detection-how-early-how-often-wrong",
 };

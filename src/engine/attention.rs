@@ -204,6 +204,21 @@ pub struct ProductDays {
     pub authors: Vec<Vec<u32>>,
     /// Advertisers whose first ad was seen each day.
     pub new_advertisers: Vec<f64>,
+    /// New contents per day by region of their country, in
+    /// [`geo::REGIONS`](crate::engine::geo::REGIONS) order (contents without
+    /// a known country count in none): how far the talk about it has spread.
+    pub mentions_by_region: Vec<[f64; REGION_COUNT]>,
+}
+
+/// Regions [`ProductDays::mentions_by_region`] counts in.
+pub const REGION_COUNT: usize = crate::engine::geo::REGIONS.len();
+
+/// The index of a country's region in [`geo::REGIONS`](crate::engine::geo::REGIONS).
+fn region_index(country: &str) -> Option<usize> {
+    let region = crate::engine::geo::region_of(country)?;
+    crate::engine::geo::REGIONS
+        .iter()
+        .position(|r| *r == region)
 }
 
 impl ProductDays {
@@ -222,6 +237,7 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
         mentions: vec![0.0; days],
         authors: vec![Vec::new(); days],
         new_advertisers: vec![0.0; days],
+        mentions_by_region: vec![[0.0; REGION_COUNT]; days],
         ..ProductDays::default()
     };
     let mut advertisers: BTreeMap<&str, i64> = BTreeMap::new();
@@ -239,6 +255,9 @@ pub fn product_days(contents: &[ContentHistory<'_>], last_day: i64, days: usize)
         if (start..=last_day).contains(&born) {
             let i = (born - start) as usize;
             out.mentions[i] += 1.0;
+            if let Some(r) = c.country.and_then(region_index) {
+                out.mentions_by_region[i][r] += 1.0;
+            }
             if let Some(a) = c.author {
                 let next = author_ids.len() as u32;
                 out.authors[i].push(*author_ids.entry(a).or_insert(next));

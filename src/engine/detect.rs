@@ -16,9 +16,9 @@
 use serde::Serialize;
 
 /// Days between the end of the usual-level window and today.
-const LAG: usize = 8;
+pub const LAG: usize = 8;
 /// Length of the usual-level window.
-const WIDTH: usize = 60;
+pub const WIDTH: usize = 60;
 /// Pseudo-count, as a share of the window's mean.
 const PSEUDO: f64 = 0.10;
 /// Days in the short mean.
@@ -77,6 +77,9 @@ pub struct Day {
     pub week_ratio: f64,
     /// The last 7 days' mean over the 7 days before.
     pub growth: f64,
+    /// Flagged, and the flag was started by a second, confirming lane (see
+    /// [`detect_with_lane`]) rather than by the rise of the series alone.
+    pub by_lane: bool,
 }
 
 /// `a / d`, with an all-zero history making any positive value infinitely above it.
@@ -218,6 +221,16 @@ impl Rule {
 
 /// [`detect`] under another [`Rule`].
 pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
+    detect_with_lane(x, rule, &[])
+}
+
+/// [`detect_with`], where a flag can also start on a day `t` with `lane[t]`
+/// true (days past the end of `lane` are false): a second route into a flag,
+/// judged on other evidence than the series' own rise. It is only consulted
+/// once the usual level has its full window, and a flag it starts lasts and
+/// ends as any other. For the output to stay causal, `lane[t]` must depend
+/// on nothing after day `t`.
+pub fn detect_with_lane(x: &[f64], rule: &Rule, lane: &[bool]) -> Vec<Day> {
     let Rule {
         floor,
         usual,
@@ -236,6 +249,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
     // The usual level's window of days t-67..=t-8 is the 60-day window ending on t-8.
     let sums = window_sums(x, WIDTH);
     let mut flagged = false;
+    let mut by_lane = false;
     let mut since = 0usize;
     for t in 0..n {
         m7[t] = trailing_mean(x, t, 7).unwrap_or(0.0);
@@ -246,6 +260,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
                 ratio: 1.0,
                 week_ratio: 1.0,
                 growth: 1.0,
+                by_lane: false,
             });
             continue;
         }
@@ -281,6 +296,11 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             }
         } else if entry >= enter && sustained {
             flagged = true;
+            by_lane = false;
+            since = 0;
+        } else if lane.get(t).copied().unwrap_or(false) {
+            flagged = true;
+            by_lane = true;
             since = 0;
         }
 
@@ -321,6 +341,7 @@ pub fn detect_with(x: &[f64], rule: &Rule) -> Vec<Day> {
             ratio: short,
             week_ratio: week,
             growth,
+            by_lane: flagged && by_lane,
         });
     }
     out

@@ -2108,8 +2108,8 @@ mod tests {
     #[test]
     fn detection_on_simulated_data_stays_as_recorded() {
         let (runs, recall, false_alarms) = pooled_detection(&[7, 11, 13, 21]);
-        assert!(recall >= 0.86, "{recall} {runs:?}");
-        assert!(false_alarms <= 0.03, "{false_alarms} {runs:?}");
+        assert!(recall >= 0.88, "{recall} {runs:?}");
+        assert!(false_alarms <= 0.036, "{false_alarms} {runs:?}");
         for s in &runs {
             assert!(s.median_lead.unwrap_or(0.0) >= 10.0, "{s:?}");
         }
@@ -2129,17 +2129,31 @@ mod tests {
     #[test]
     fn detection_holds_on_seeds_the_rule_was_not_chosen_on() {
         let (runs, recall, false_alarms) = pooled_detection(&[1, 2, 3, 5, 8]);
-        assert!(recall >= 0.86, "{recall} {runs:?}");
-        assert!(false_alarms <= 0.035, "{false_alarms} {runs:?}");
+        assert!(recall >= 0.89, "{recall} {runs:?}");
+        assert!(false_alarms <= 0.042, "{false_alarms} {runs:?}");
         for s in &runs {
             assert!(s.median_lead.unwrap_or(0.0) >= 10.0, "{s:?}");
         }
     }
 
-    /// The targets set for the engine. It meets the lead and false-alarm ones
-    /// but not recall (0.80-0.96 by seed): see docs/SCORING.md ("Simulated data").
+    /// The larger run recorded in docs/SCORING.md ("Simulated data"): 1000
+    /// products over 240 days, seed 7. Ignored for its time (minutes in a
+    /// debug build): `cargo test --lib 1000_products -- --ignored`.
     #[test]
-    #[ignore = "recall before half-peak is 0.87 on average, under the 0.90 target (docs/SCORING.md)"]
+    #[ignore = "minutes in a debug build; run it when the product rule changes"]
+    fn detection_on_1000_products_over_240_days() {
+        let sim = Simulation::generate(&params(1000, 240, 7)).unwrap();
+        let s = score(&sim.products, FIRST_DAY, &product_flags(&sim));
+        eprintln!("{s:?}");
+        assert_eq!((s.before_half_peak, s.viral), (130, 150), "{s:?}");
+        assert_eq!((s.never_viral_flagged, s.never_viral), (42, 850), "{s:?}");
+        assert_eq!(s.median_lead, Some(13.0), "{s:?}");
+    }
+
+    /// The targets set for the engine. It meets the lead and false-alarm ones
+    /// but not recall (0.82-0.96 by seed): see docs/SCORING.md ("Simulated data").
+    #[test]
+    #[ignore = "recall before half-peak is 0.89 on average, under the 0.90 target (docs/SCORING.md)"]
     fn the_detector_meets_its_targets_on_simulated_data() {
         let s = detection_on_simulated_data(7);
         assert!(s.recall_before_half_peak() >= 0.90, "{s:?}");

@@ -10,8 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::attention::ProductDays;
-use super::detect::{Day, Rule, Stage, Usual, detect_with, window_sums};
+use super::attention::{ProductDays, REGION_COUNT};
+use super::detect::{
+    Day, LAG, Rule, Stage, Usual, WARM_UP_DAYS, WIDTH, detect_with_lane, window_sums,
+};
 use super::forecast::{Forecast, forecast};
 use super::geo::region_of;
 
@@ -32,6 +34,11 @@ pub const FLOOR: f64 = 20.0;
 /// a few posts a day, which is what let a 3-day burst on a quiet product pass
 /// for a trend; chosen on simulated seeds 7, 11, 13 and 21 and confirmed on
 /// others (`docs/SCORING.md`). Unflagged, a week under 1.3x is dormant.
+///
+/// A flag can also start through a second route, [`SPREAD`]: a product that
+/// goes viral spreads beyond its home region, so a smaller rise of the week's
+/// posts confirmed by posts from other regions is a trend too (see
+/// [`spread_lane`]).
 pub const PRODUCT_RULE: Rule = Rule {
     floor: 1.0,
     usual: Usual::Mean,
@@ -41,6 +48,89 @@ pub const PRODUCT_RULE: Rule = Rule {
     sustain_days: 2,
     quiet: 1.3,
 };
+/// The second route into a flag: talk spreading to new places.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// Days of the recent window (a week).
+    pub days: usize,
+    /// The week's new posts must run at least this many times their usual
+    /// rate (with [`PRODUCT_RULE`]'s pseudo-count)...
+    pub mentions: f64,
+    /// ...and the week's new posts from outside the product's home region
+    /// (the region most of its posts came from over days t-67..t-8) at least
+    /// this many times their own usual rate...
+    pub elsewhere: f64,
+    /// ...with a pseudo-count of this many posts a day, or a tenth of their
+    /// usual rate when larger.
+    pub floor: f64,
+}
+
+/// A week at 1.5x the usual posts, with posts from outside the home region
+/// at 2.5x theirs. Viral products in the simulated world spread to other
+/// regions as they rise; a busy week at home (a sale, a season) or a burst
+/// of posts on a quiet product does not. Chosen on simulated seeds 7, 11, 13
+/// and 21 and confirmed on others (`docs/SCORING.md`, "Simulated data").
+pub const SPREAD: Spread = Spread {
+    days: 7,
+    mentions: 1.5,
+    elsewhere: 2.5,
+    floor: 0.4,
+};
+
+/// For each day, whether the [`SPREAD`] route holds on it, from that day and
+/// the days before only. The week's and the usual window's posts are running
+/// sums of whole counts (exact); the regions are only counted on the few days
+/// whose week passes the first test, so a quiet day costs two additions.
+pub fn spread_lane(d: &ProductDays) -> Vec<bool> {
+    let x = &d.mentions;
+    let n = x.len();
+    let mut lane = vec![false; n];
+    // Posts by region over days `from..=to`, and their total.
+    let regions = |from: usize, to: usize| {
+        let mut sums = [0.0; REGION_COUNT];
+        for row in d.mentions_by_region.get(from..=to).unwrap_or_default() {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        sums
+    };
+    // Days t-6..=t, and the usual-level window t-67..=t-8.
+    let (mut recent, mut usual) = (0.0, 0.0);
+    for t in 0..n {
+        recent += x[t];
+        if t >= SPREAD.days {
+            recent -= x[t - SPREAD.days];
+        }
+        if t >= LAG {
+            usual += x[t - LAG];
+        }
+        if t >= LAG + WIDTH {
+            usual -= x[t - LAG - WIDTH];
+        }
+        if t < WARM_UP_DAYS {
+            continue;
+        }
+        let mean = usual / WIDTH as f64;
+        let c = (0.1 * mean).max(PRODUCT_RULE.floor);
+        if (recent / SPREAD.days as f64 + c) / (mean + c) < SPREAD.mentions {
+            continue;
+        }
+        let before = regions(t - WARM_UP_DAYS, t - LAG);
+        let now = regions(t + 1 - SPREAD.days, t);
+        // The home region: the most posts, the first of equals.
+        let mut home = 0;
+        for r in 1..REGION_COUNT {
+            if before[r] > before[home] {
+                home = r;
+            }
+        }
+        let elsewhere_usual = (before.iter().sum::<f64>() - before[home]) / WIDTH as f64;
+        let elsewhere_now = (now.iter().sum::<f64>() - now[home]) / SPREAD.days as f64;
+        let ce = (0.1 * elsewhere_usual).max(SPREAD.floor);
+        lane[t] = (elsewhere_now + ce) / (elsewhere_usual + ce) >= SPREAD.elsewhere;
+    }
+    lane
+}
+
 /// Days of attention a report is computed from: the detector's usual-level
 /// window needs 67 days before the first day it can judge.
 pub const WINDOW_DAYS: usize = 150;
@@ -536,11 +626,23 @@ pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize
     };
     let rule = PRODUCT_RULE;
     match det.stage {
+        Stage::Emerging if det.by_lane => format!(
+            "Flagged early: new posts about it run at {r} their usual rate over the last 3 days. \
+             It was flagged when a week's new posts reached at least {}x their usual rate while \
+             posts from outside its home region reached {}x theirs: talk spreading to new \
+             places, as it does for products that go viral, rather than one busy week at home.",
+            SPREAD.mentions, SPREAD.elsewhere
+        ),
         Stage::Emerging => format!(
             "Flagged early: new posts about it run at {r} their usual rate over the last 3 days. \
              It was flagged when {} days in a row averaged at least {}x the usual rate, the last {} \
              each at or above it: a sustained rise rather than one lucky day.",
             rule.entry_days, rule.enter, rule.sustain_days
+        ),
+        Stage::Exploding if det.by_lane => format!(
+            "Flagged and accelerating: new posts about it run at {r} their usual rate, and its \
+             engagement this week is {growth:.1}x the week before. It was flagged as its posts \
+             spread beyond its home region."
         ),
         Stage::Exploding => format!(
             "Flagged and accelerating: new posts about it run at {r} their usual rate, and its \
@@ -591,7 +693,7 @@ fn places(mut by: BTreeMap<String, f64>) -> Vec<PlaceInterest> {
 
 /// Each day's detection for a product: what its stage and flags follow.
 pub fn product_detection(d: &ProductDays) -> Vec<Day> {
-    detect_with(&d.mentions, &PRODUCT_RULE)
+    detect_with_lane(&d.mentions, &PRODUCT_RULE, &spread_lane(d))
 }
 
 /// The report for the last day of `d`.
@@ -855,6 +957,108 @@ mod tests {
             .expect("the earlier day is in the history");
         assert_eq!(same_day.score, earlier.score);
         assert_eq!(same_day.stage, earlier.stage);
+    }
+
+    /// A product's days from its new posts per day and region alone (all
+    /// that its detection reads).
+    fn by_region(rows: &[[f64; REGION_COUNT]]) -> ProductDays {
+        ProductDays {
+            mentions: rows.iter().map(|r| r.iter().sum()).collect(),
+            mentions_by_region: rows.to_vec(),
+            ..ProductDays::default()
+        }
+    }
+
+    fn flag_days(d: &ProductDays) -> Vec<usize> {
+        product_detection(d)
+            .iter()
+            .enumerate()
+            .filter(|(_, day)| day.stage.is_flag())
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_product_spreading_to_other_regions_is_flagged_by_the_spread_route() {
+        // Half a post a day at home, then from day 100 a rise to about 1.5
+        // posts a day, most of the new ones from other regions.
+        let quiet = |t: usize| [f64::from(t % 2 == 0), 0.0, 0.0, 0.0, 0.0, 0.0];
+        let mut home_only: Vec<[f64; REGION_COUNT]> = (0..120).map(quiet).collect();
+        let mut spreading = home_only.clone();
+        for t in 100..120 {
+            home_only[t][0] += f64::from(t % 3 != 0);
+            spreading[t][2 + t % 3] += f64::from(t % 3 != 0);
+        }
+        assert!(flag_days(&by_region(&home_only)).is_empty());
+        let d = by_region(&spreading);
+        let f = flag_days(&d);
+        assert!(!f.is_empty(), "a spreading rise is flagged");
+        let det = product_detection(&d)[f[0]];
+        assert!(det.by_lane, "{det:?}");
+        let why = reason(&det, 1.0, 0.0, 0);
+        assert!(why.contains("home region"), "{why}");
+        let emerging = Day {
+            stage: Stage::Emerging,
+            ..det
+        };
+        let why = reason(&emerging, 1.0, 0.0, 0);
+        assert!(why.contains("outside its home region"), "{why}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_spread_route_never_uses_a_later_day(
+            rows in proptest::collection::vec(proptest::array::uniform6(0u8..4), 70..200),
+            rise in 0usize..200,
+            cut in 1usize..200,
+        ) {
+            // Posts in any region, more of them and in more regions from `rise` on.
+            let rows: Vec<[f64; REGION_COUNT]> = rows
+                .iter()
+                .enumerate()
+                .map(|(t, r)| r.map(|v| f64::from(v) * if t >= rise { 3.0 } else { 0.5 }))
+                .collect();
+            let cut = cut.min(rows.len());
+            let full = product_detection(&by_region(&rows));
+            proptest::prop_assert_eq!(product_detection(&by_region(&rows[..cut])), full[..cut].to_vec());
+            let lane = spread_lane(&by_region(&rows));
+            proptest::prop_assert_eq!(spread_lane(&by_region(&rows[..cut])), lane[..cut].to_vec());
+        }
+
+        #[test]
+        fn a_steady_world_with_a_constant_spread_is_never_flagged(
+            mix in proptest::array::uniform6(0u8..6),
+            len in 70usize..300,
+        ) {
+            // The same posts from the same regions every day, however many and
+            // however spread out.
+            let row = mix.map(f64::from);
+            proptest::prop_assert!(flag_days(&by_region(&vec![row; len])).is_empty());
+            proptest::prop_assert!(spread_lane(&by_region(&vec![row; len])).iter().all(|l| !l));
+        }
+
+        #[test]
+        fn the_spread_route_is_deterministic_and_shifts_with_the_series(
+            rows in proptest::collection::vec(proptest::array::uniform6(0u8..4), 70..200),
+            rise in 0usize..200,
+            pad in 1usize..40,
+        ) {
+            let rows: Vec<[f64; REGION_COUNT]> = rows
+                .iter()
+                .enumerate()
+                .map(|(t, r)| r.map(|v| f64::from(v) * if t >= rise { 3.0 } else { 0.5 }))
+                .collect();
+            let lane = spread_lane(&by_region(&rows));
+            proptest::prop_assert_eq!(&lane, &spread_lane(&by_region(&rows)));
+            let mut shifted = vec![rows[0]; pad];
+            shifted.extend_from_slice(&rows);
+            let moved = spread_lane(&by_region(&shifted));
+            // Once both have a full usual-level window, the same days hold.
+            let from = WARM_UP_DAYS + LAG + WIDTH;
+            if rows.len() > from {
+                proptest::prop_assert_eq!(&lane[from..], &moved[pad + from..]);
+            }
+        }
     }
 
     #[test]
