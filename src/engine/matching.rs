@@ -5,10 +5,11 @@
 //! Text and terms are normalised the same way (lower case, accents removed,
 //! punctuation as spaces), and matched on word boundaries: "LED strip" matches
 //! "Best led-strip ever!" but "cat" does not match "catalog". Because a match
-//! is always a run of whole words, the text is cut into words once and each
-//! run starting at a word is looked up in a hash table of terms; the table also
-//! holds every term's leading words, so a run is extended only while some term
-//! still begins with it. Hashtags are also compared with each term written
+//! is always a run of whole words, the text is cut into words and each word
+//! hashed while it is normalised (ASCII words eight bytes at a time), and as
+//! each word ends the runs ending with it are looked up in a hash table of
+//! terms; the table also holds every term's leading words, so a run is
+//! extended only while some term still begins with it. Hashtags are also compared with each term written
 //! without spaces, so `#ledstriplights` matches the term "LED strip lights":
 //! through a table when the whole tag is the term, and, for terms long enough
 //! to be specific, by walking a trie of terms from the tag's first byte and a
