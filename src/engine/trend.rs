@@ -982,12 +982,12 @@ mod tests {
     fn a_quiet_product_spreading_to_other_regions_is_flagged_by_the_spread_route() {
         // Half a post a day at home, then from day 100 a rise to about 1.5
         // posts a day, most of the new ones from other regions.
-        let quiet = |t: usize| [f64::from(t % 2 == 0), 0.0, 0.0, 0.0, 0.0, 0.0];
+        let quiet = |t: usize| [f64::from(t.is_multiple_of(2)), 0.0, 0.0, 0.0, 0.0, 0.0];
         let mut home_only: Vec<[f64; REGION_COUNT]> = (0..120).map(quiet).collect();
         let mut spreading = home_only.clone();
         for t in 100..120 {
-            home_only[t][0] += f64::from(t % 3 != 0);
-            spreading[t][2 + t % 3] += f64::from(t % 3 != 0);
+            home_only[t][0] += f64::from(!t.is_multiple_of(3));
+            spreading[t][2 + t % 3] += f64::from(!t.is_multiple_of(3));
         }
         assert!(flag_days(&by_region(&home_only)).is_empty());
         let d = by_region(&spreading);
