@@ -986,8 +986,8 @@ mod tests {
         let mut home_only: Vec<[f64; REGION_COUNT]> = (0..120).map(quiet).collect();
         let mut spreading = home_only.clone();
         for t in 100..120 {
-            home_only[t][0] += f64::from(t % 3 != 0);
-            spreading[t][2 + t % 3] += f64::from(t % 3 != 0);
+            home_only[t][0] += f64::from(!t.is_multiple_of(3));
+            spreading[t][2 + t % 3] += f64::from(!t.is_multiple_of(3));
         }
         assert!(flag_days(&by_region(&home_only)).is_empty());
         let d = by_region(&spreading);
