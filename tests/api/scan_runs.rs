@@ -145,7 +145,7 @@ async fn a_scan_whose_server_died_half_way_is_taken_over_with_nothing_lost_or_do
     let source = youtube_source(&app, &server).await;
 
     // The first instance stores page 1, then dies while waiting for page 2.
-    let first = scanner(&app, "died", Duration::from_millis(400));
+    let first = scanner(&app, "died", Duration::from_secs(3));
     let claimed = first.claim(source, "schedule").await.unwrap().unwrap();
     let dead_scan = claimed.scan_id;
     let running = tokio::spawn(async move { first.run(claimed, |_| {}).await });
@@ -184,12 +184,15 @@ async fn a_scan_whose_server_died_half_way_is_taken_over_with_nothing_lost_or_do
         second.claim(source, "schedule").await.unwrap().is_none(),
         "the dead instance's lease still holds"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let claimed = second
-        .claim_due()
-        .await
-        .unwrap()
-        .expect("due again once the lease lapsed");
+    let mut claimed = None;
+    for _ in 0..150 {
+        claimed = second.claim_due().await.unwrap();
+        if claimed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let claimed = claimed.expect("due again once the lease lapsed");
     let outcome = second.run(claimed, |_| {}).await.unwrap();
     assert_eq!(outcome.status, ScanStatus::Succeeded);
     assert_eq!(
