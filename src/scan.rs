@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::connectors::{self, Connector, ConnectorError, ScanRequest, Secrets, http::HttpPolicy};
+use crate::connectors::{self, ConnectorError, ScanRequest, Secrets, http::HttpPolicy};
 use crate::refresh::{self, MatcherCache};
 use crate::store::sources::{ClaimedScan, PageProgress, ScanError, ScanStatus};
 use crate::store::{Millis, Store, StoreResult};
@@ -95,21 +95,20 @@ impl Scanner {
 
     /// Claims a scan of `source_id` now (unless one is running: `None`).
     pub async fn claim(&self, source_id: i64, trigger: &str) -> StoreResult<Option<ClaimedScan>> {
-        let now = crate::time::now_ms();
-        self.store.reap_abandoned_scans(now).await?;
-        self.store
-            .claim_due_scan(
-                &self.settings.owner,
-                now,
-                self.lease_until(now),
-                Some(source_id),
-                trigger,
-            )
-            .await
+        self.claim_scan(Some(source_id), trigger).await
     }
 
     /// Claims the next due scan, if any.
     pub async fn claim_due(&self) -> StoreResult<Option<ClaimedScan>> {
+        self.claim_scan(None, "schedule").await
+    }
+
+    /// Reaps lapsed leases first, so a source whose scan died is claimable.
+    async fn claim_scan(
+        &self,
+        source_id: Option<i64>,
+        trigger: &str,
+    ) -> StoreResult<Option<ClaimedScan>> {
         let now = crate::time::now_ms();
         self.store.reap_abandoned_scans(now).await?;
         self.store
@@ -117,8 +116,8 @@ impl Scanner {
                 &self.settings.owner,
                 now,
                 self.lease_until(now),
-                None,
-                "schedule",
+                source_id,
+                trigger,
             )
             .await
     }
@@ -305,6 +304,3 @@ fn scan_error(e: &ConnectorError) -> ScanError {
         message: e.to_string(),
     }
 }
-
-#[allow(dead_code)]
-fn _assert_connector_object_safe(_: &dyn Connector) {}

@@ -27,17 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_scan))
 }
 
-const KINDS: [&str; 8] = [
-    "youtube",
-    "meta_ads",
-    "tiktok_research",
-    "tiktok_ads",
-    "x",
-    "reddit",
-    "google_trends",
-    "file",
-];
-
 /// A source of observations. Credentials are never part of it: they come
 /// from the server's environment or secrets file (see `credentials`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,9 +138,9 @@ fn parse_source(f: &mut Fields<'_>, required: bool) -> Option<SourceInput> {
         f.opt_string("name", 1, 100)
     };
     let kind = if required {
-        f.choice("kind", &KINDS).map(Some)
+        f.choice("kind", &SourceKind::NAMES).map(Some)
     } else {
-        f.opt_choice("kind", &KINDS)
+        f.opt_choice("kind", &SourceKind::NAMES)
     };
     let query = f.opt_string_list("query", 50, 500);
     let countries = f.opt_string_list("countries", 250, 2);

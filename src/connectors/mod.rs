@@ -57,17 +57,20 @@ impl SourceKind {
         SourceKind::File,
     ];
 
+    /// Each kind's name, in the order of the enum (the API's `kind` values).
+    pub const NAMES: [&'static str; 8] = [
+        "youtube",
+        "meta_ads",
+        "tiktok_research",
+        "tiktok_ads",
+        "x",
+        "reddit",
+        "google_trends",
+        "file",
+    ];
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Youtube => "youtube",
-            SourceKind::MetaAds => "meta_ads",
-            SourceKind::TiktokResearch => "tiktok_research",
-            SourceKind::TiktokAds => "tiktok_ads",
-            SourceKind::X => "x",
-            SourceKind::Reddit => "reddit",
-            SourceKind::GoogleTrends => "google_trends",
-            SourceKind::File => "file",
-        }
+        Self::NAMES[self as usize]
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -256,20 +256,24 @@ impl Store {
     }
 
     pub async fn source(&self, id: i64) -> StoreResult<Source> {
-        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(StoreError::classify)?
-            .ok_or(StoreError::NotFound("source"))?;
-        source_from_row(&row).map_err(StoreError::classify)
+        self.source_where("id = $1", |q| q.bind(id)).await
     }
 
     pub async fn source_by_name(&self, name: &str) -> StoreResult<Source> {
-        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE name = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(name)
+        self.source_where("name = $1", |q| q.bind(name.to_owned()))
+            .await
+    }
+
+    /// The one source `condition` (over a single bound parameter) selects.
+    async fn source_where<'q>(
+        &self,
+        condition: &str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> StoreResult<Source> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {condition}");
+        let row = bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::classify)?
