@@ -32,6 +32,7 @@ use super::{
     Connector, ConnectorError, ConnectorResult, Page, PageFuture, ScanRequest, Secrets,
     SourceConfig, SourceKind,
 };
+use crate::engine::chars::is_alphanumeric;
 use crate::engine::geo::region_of;
 use crate::engine::observation::{Observation, parse_observation};
 
@@ -902,7 +903,7 @@ fn youtube_tags(raw: &str) -> Option<Value> {
         .split('|')
         .map(|t| {
             t.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .filter(|c| is_alphanumeric(*c) || *c == '_')
                 .collect::<String>()
         })
         .filter(|t| !t.is_empty())
@@ -965,7 +966,7 @@ fn hashtags(item: &Map<String, Value>, text: Option<&str>) -> Option<Value> {
         for piece in text.split('#').skip(1) {
             let tag: String = piece
                 .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .take_while(|c| is_alphanumeric(*c) || *c == '_')
                 .collect();
             if !tag.is_empty() {
                 tags.push(Value::String(tag));

@@ -98,7 +98,6 @@ impl WordHasher {
     /// Pushes ASCII letters and digits in lower case, eight at a time: `| 0x20`
     /// lower-cases an ASCII letter and leaves a digit as it is.
     fn push_ascii(&mut self, word: &[u8]) {
-        const LOWER: u64 = 0x2020_2020_2020_2020;
         if !self.len.is_multiple_of(8) {
             // The word began with other characters: rare, byte by byte.
             for byte in word {
@@ -364,6 +363,25 @@ const BYTES: [u8; 256] = {
 };
 const NOT_ASCII: u8 = 0x80;
 
+/// `| LOWER` lower-cases the ASCII letters of eight bytes and leaves digits as
+/// they are.
+const LOWER: u64 = 0x2020_2020_2020_2020;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each of eight bytes that is an ASCII letter or digit, the
+/// others clear: range checks on all eight at once. With the high bits
+/// cleared first, no addition carries from one byte into the next.
+fn alphanumeric_lanes(chunk: u64) -> u64 {
+    let ascii = !chunk & HIGH_BITS;
+    let low = chunk & !HIGH_BITS;
+    let folded = low | LOWER;
+    let within = |x: u64, from: u8, to: u8| {
+        x.wrapping_add(ONES * u64::from(0x80 - from)) & !x.wrapping_add(ONES * u64::from(0x7f - to))
+    };
+    (within(folded, b'a', b'z') | within(low, b'0', b'9')) & ascii & HIGH_BITS
+}
+
 /// Told each word of a text as soon as normalisation has written it.
 trait WordSink {
     /// `normal`: the normalised text so far, which ends with `word` and a space.
@@ -414,15 +432,49 @@ impl<S: WordSink> Writer<'_, S> {
     /// is found, then hashed and copied a chunk at a time, instead of one
     /// [`Writer::letter`] call (and one capacity check) a byte.
     fn ascii_letters(&mut self, bytes: &[u8]) -> usize {
+        if self.word.is_none() {
+            self.word = Some(self.out.len());
+            self.hasher = WordHasher::START;
+        }
+        // Eight bytes at a time while eight remain and the hash is at a chunk
+        // boundary (the word did not begin with other characters).
+        let mut done = 0;
+        while self.hasher.len.is_multiple_of(8) {
+            let Some(chunk) = bytes.get(done..done + 8) else {
+                break;
+            };
+            let chunk = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let lower = chunk | LOWER;
+            let letters = alphanumeric_lanes(chunk);
+            if letters == HIGH_BITS {
+                self.hasher.hash = WordHasher::mix(self.hasher.hash, lower);
+                self.hasher.len += 8;
+                self.out.extend_from_slice(&lower.to_le_bytes());
+                done += 8;
+                continue;
+            }
+            // The word ends inside this chunk: its first `len` bytes.
+            let len = (!letters & HIGH_BITS).trailing_zeros() as usize / 8;
+            self.hasher.chunk = lower & ((1u64 << (8 * len)) - 1);
+            self.hasher.len += len;
+            // All eight bytes, then the word's only: a fixed-size copy is one
+            // store, where a copy of `len` bytes is a call to memcpy.
+            let end = self.out.len() + len;
+            self.out.extend_from_slice(&lower.to_le_bytes());
+            self.out.truncate(end);
+            return done + len;
+        }
+        done + self.ascii_letters_bytewise(&bytes[done..])
+    }
+
+    /// [`Writer::ascii_letters`] near the end of the text, or inside a word
+    /// that began with other characters.
+    fn ascii_letters_bytewise(&mut self, bytes: &[u8]) -> usize {
         let len = bytes
             .iter()
             .position(|b| matches!(BYTES[*b as usize], 0 | NOT_ASCII))
             .unwrap_or(bytes.len());
         let word = &bytes[..len];
-        if self.word.is_none() {
-            self.word = Some(self.out.len());
-            self.hasher = WordHasher::START;
-        }
         self.hasher.push_ascii(word);
         self.out.extend(word.iter().map(|b| b | 0x20));
         len
@@ -430,7 +482,7 @@ impl<S: WordSink> Writer<'_, S> {
 
     /// A character outside ASCII.
     fn char(&mut self, c: char) {
-        if c.is_alphanumeric() {
+        if super::chars::is_alphanumeric(c) {
             for lower in c.to_lowercase() {
                 for byte in lower.encode_utf8(&mut [0; 4]).bytes() {
                     self.letter(byte);
@@ -631,6 +683,7 @@ struct RunFinder<'a> {
 }
 
 impl WordSink for RunFinder<'_> {
+    #[inline(always)]
     fn word(&mut self, normal: &[u8], word: Word) {
         let table = &self.matcher.words;
         let marks = &mut *self.marks;
@@ -790,6 +843,27 @@ mod tests {
     /// Every word's hash, computed on the way, is [`word_hash`] of its bytes
     /// as written (terms are hashed that way), whatever mix of ASCII and other
     /// characters and whatever length it has.
+    #[test]
+    fn eight_bytes_at_a_time_tell_letters_and_digits_as_one_byte_does() {
+        for byte in 0..=255u8 {
+            for lane in 0..8 {
+                // The byte among neighbours of every kind: letters, digits, others.
+                let mut chunk = *b"a0Z ~\xff9_";
+                chunk[lane] = byte;
+                let lanes = alphanumeric_lanes(u64::from_le_bytes(chunk));
+                for (i, b) in chunk.iter().enumerate() {
+                    let set = lanes >> (8 * i) & 0xff;
+                    assert_eq!(
+                        set == 0x80,
+                        b.is_ascii_alphanumeric(),
+                        "{byte:#x} in lane {lane}"
+                    );
+                    assert!(set == 0x80 || set == 0);
+                }
+            }
+        }
+    }
+
     #[test]
     fn words_are_hashed_as_their_normal_form() {
         struct Check(usize);

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod attention;
+pub mod chars;
 pub mod detect;
 pub mod discover;
 pub mod engagement;

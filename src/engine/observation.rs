@@ -521,16 +521,21 @@ impl Problems {
 
     fn hashtags(&mut self, obj: &Map<String, Value>, text: Option<&str>) -> Vec<String> {
         let mut tags: Vec<String> = Vec::new();
+        // The tag being read: one buffer for all, copied only when kept.
+        let mut tag = String::new();
         let mut add = |raw: &str| {
-            let tag: String = raw
-                .trim()
-                .trim_start_matches('#')
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .flat_map(char::to_lowercase)
-                .collect();
-            if !tag.is_empty() && !tags.contains(&tag) && tags.len() < MAX_HASHTAGS {
-                tags.push(tag);
+            tag.clear();
+            for c in raw.trim().trim_start_matches('#').chars() {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    tag.push(c.to_ascii_lowercase());
+                } else if !c.is_ascii() && crate::engine::chars::is_alphanumeric(c) {
+                    tag.extend(c.to_lowercase());
+                } else {
+                    break;
+                }
+            }
+            if !tag.is_empty() && tags.len() < MAX_HASHTAGS && !tags.contains(&tag) {
+                tags.push(tag.clone());
             }
         };
         match field(obj, "hashtags") {
@@ -597,6 +602,23 @@ mod tests {
         assert_eq!(
             (o.views, o.likes, o.comments, o.shares),
             (Some(1200), Some(300), None, Some(12))
+        );
+    }
+
+    #[test]
+    fn hashtags_in_any_script_are_lower_cased_cut_at_punctuation_and_kept_once() {
+        let o = parse_observation(
+            &json!({
+                "platform": "instagram", "kind": "post", "platform_id": "1", "observed_at": "2025-09-01",
+                "text": "Новинка! #КОШКА #ÉTÉ2025 #猫カフェ #kosmetik_DE, #été2025 #—",
+                "hashtags": ["#Кошка", "Été2025!", "  #Snake_Plant "],
+            }),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            o.hashtags,
+            ["кошка", "été2025", "snake_plant", "猫カフェ", "kosmetik_de"]
         );
     }
 
