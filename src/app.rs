@@ -161,6 +161,7 @@ pub fn build_router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/", get(root))
+        .nest("/app", crate::web::router())
         .merge(api_routes.clone())
         .nest("/api/v1", api_routes)
         .merge(ops_routes)
@@ -214,12 +215,25 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn root() -> impl IntoResponse {
+/// The landing page for a browser; for an API client (which does not ask
+/// for HTML), where the API's documents are.
+async fn root(
+    visit: crate::web::session::Visit,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        return crate::web::landing(visit).await;
+    }
     axum::Json(serde_json::json!({
         "name": "MarketScout",
         "docs": "/docs",
         "openapi": "/openapi.json",
     }))
+    .into_response()
 }
 
 fn cors_layer(origins: &CorsOrigins) -> CorsLayer {

@@ -728,46 +728,8 @@ async fn list_sources(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Observations stored per transaction while loading the demo.
-const DEMO_CHUNK: usize = 5_000;
-
 async fn demo(store: &Store, products: usize, days: usize, seed: u64) -> anyhow::Result<()> {
-    use crate::engine::attention::day_of;
-    use crate::engine::simulate::{Params, Simulation, VIRAL_SHARE};
-    use crate::store::{NewProduct, Terms};
-
-    if store.has_demo().await? {
-        bail!("the demo data is already loaded (remove it with `marketscout demo --remove`)");
-    }
-    let now = now_ms();
-    let params = Params {
-        products,
-        days,
-        seed,
-        first_day: day_of(now) - days as i64 + 1,
-        viral_share: VIRAL_SHARE,
-    };
-    params.check().map_err(|e| anyhow::anyhow!(e))?;
-    let sim = Simulation::generate(&params).map_err(|e| anyhow::anyhow!(e))?;
-    for p in &sim.products {
-        store
-            .create_product(NewProduct {
-                name: &p.name,
-                description: &p.description,
-                terms: &Terms {
-                    keywords: p.keywords.clone(),
-                    aliases: Vec::new(),
-                    hashtags: p.hashtags.clone(),
-                    negative_keywords: p.negative_keywords.clone(),
-                },
-                is_demo: true,
-                now,
-            })
-            .await
-            .context("creating the demo products")?;
-    }
-    let matcher = crate::refresh::MatcherCache::default().get(store).await?;
-    let bar = indicatif::ProgressBar::new(sim.len() as u64);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "demo [{bar:30}] {pos}/{len} observations ({eta} left)",
@@ -775,33 +737,15 @@ async fn demo(store: &Store, products: usize, days: usize, seed: u64) -> anyhow:
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let mut chunk = Vec::with_capacity(DEMO_CHUNK);
-    // Only what has happened by now: the simulation's last day runs to midnight.
-    let seen: Vec<usize> = (0..sim.len())
-        .filter(|&n| sim.observation(n).observed_at <= now)
-        .collect();
-    for n in seen {
-        let mut o = sim.observation(n);
-        o.platform_id = format!("{}{}", crate::store::DEMO_ID_PREFIX, o.platform_id);
-        chunk.push(o);
-        if chunk.len() == DEMO_CHUNK {
-            store.ingest(&chunk, &matcher).await?;
-            bar.inc(chunk.len() as u64);
-            chunk.clear();
-        }
-    }
-    store.ingest(&chunk, &matcher).await?;
+    let loaded = crate::demo::load(store, products, days, seed, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
     bar.finish_and_clear();
-    let ids = crate::refresh::rematch_pending(store, now).await?;
-    let summary = crate::refresh::refresh_all(store, now).await?;
-    let s = sim.summary();
     println!(
         "loaded the demo data: {} products ({} of them going viral), {} observations; {} products scored in {} ms",
-        ids.len(),
-        s.viral,
-        sim.len(),
-        summary.products,
-        summary.millis
+        loaded.products, loaded.viral, loaded.observations, loaded.scored, loaded.millis
     );
     println!("remove it with `marketscout demo --remove`");
     Ok(())

@@ -104,12 +104,13 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     if status.as_u16() < 400 {
         return response;
     }
-    let is_json = response
+    let keep = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    // The dashboard's error pages are HTML on purpose.
+    if keep {
         return response;
     }
     let detail = match status {

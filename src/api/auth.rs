@@ -158,7 +158,7 @@ impl From<User> for UserOut {
     }
 }
 
-async fn hash_password(password: String) -> Result<String, ApiError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
         .map_err(anyhow::Error::from)?

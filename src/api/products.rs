@@ -336,7 +336,7 @@ async fn product_trend(
         .await
 }
 
-async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
+pub(crate) async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
     let product = state.store.product(id).await?;
     let mut stored = state.store.trend_report(id).await?;
     if stored.is_none() {

@@ -37,31 +37,38 @@ impl FromRequestParts<AppState> for CurrentUser {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthorized("Not authenticated".into()));
         }
-        let claims = state
-            .keys
-            .verify_access(token.trim())
-            .ok_or_else(ApiError::unauthorized)?;
-        let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-        let now = state.stamp();
-        let session = match state.caches.session(&now, user_id, &claims.jti) {
-            Some(hit) => Some(hit),
-            None => {
-                let found = state.store.user_for_token(user_id, &claims.jti).await?;
-                if let Some((user, revoked)) = &found {
-                    state.caches.keep_session(now, user, &claims.jti, *revoked);
-                }
-                found
+        user_from_token(state, token.trim()).await
+    }
+}
+
+/// The user a signed token stands for, unless it expired, was revoked by a
+/// logout, or its user was deleted: the API's bearer tokens and the web
+/// dashboard's session cookie are checked the same way.
+pub async fn user_from_token(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
+    let claims = state
+        .keys
+        .verify_access(token)
+        .ok_or_else(ApiError::unauthorized)?;
+    let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
+    let now = state.stamp();
+    let session = match state.caches.session(&now, user_id, &claims.jti) {
+        Some(hit) => Some(hit),
+        None => {
+            let found = state.store.user_for_token(user_id, &claims.jti).await?;
+            if let Some((user, revoked)) = &found {
+                state.caches.keep_session(now, user, &claims.jti, *revoked);
             }
-        };
-        match session {
-            Some((user, false)) => Ok(CurrentUser {
-                user,
-                jti: claims.jti,
-                token_expires_at: claims.exp,
-            }),
-            // Deleted user, or a token revoked by logout.
-            _ => Err(ApiError::unauthorized()),
+            found
         }
+    };
+    match session {
+        Some((user, false)) => Ok(CurrentUser {
+            user,
+            jti: claims.jti,
+            token_expires_at: claims.exp,
+        }),
+        // Deleted user, or a token revoked by logout.
+        _ => Err(ApiError::unauthorized()),
     }
 }
 

@@ -55,11 +55,23 @@ impl TokenKeys {
         username: &str,
         now_secs: u64,
     ) -> anyhow::Result<(String, Claims)> {
+        self.issue(user_id, username, now_secs, self.access_ttl)
+    }
+
+    /// A token that lasts `ttl`: the web dashboard's session cookie lives as
+    /// long as a refresh token, so a session survives a browser restart.
+    pub fn issue(
+        &self,
+        user_id: i64,
+        username: &str,
+        now_secs: u64,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, Claims)> {
         let claims = Claims {
             sub: user_id.to_string(),
             username: username.to_owned(),
             iat: now_secs,
-            exp: now_secs + self.access_ttl.as_secs(),
+            exp: now_secs + ttl.as_secs(),
             jti: random_token(16),
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)?;

@@ -17,3 +17,4 @@ mod security;
 mod sources;
 mod trends;
 mod watchlists;
+mod web;

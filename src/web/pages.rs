@@ -1,0 +1,811 @@
+//! The dashboard's pages: each handler reads the visit and its query, asks the
+//! store, and fills a template.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::session::Visit;
+use super::{PageError, render};
+use crate::api::auth::UserCreate;
+use crate::api::extract::{FromBody, Source};
+use crate::app::AppState;
+use crate::auth::password::{self, Verified};
+use crate::charts::{self, Band, Bar, Series, compact};
+use crate::error::ApiError;
+use crate::store::{AdFilter, NewUser, StoreError, TrendingFilter};
+use crate::time::now_ms;
+
+type PageResult = Result<Response, PageError>;
+
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// Where to go after logging in: a path of ours, never another site.
+fn safe_next(next: Option<&String>) -> String {
+    match next {
+        Some(n) if n.starts_with("/app") && !n.starts_with("//") && !n.contains("://") => n.clone(),
+        _ => "/app".into(),
+    }
+}
+
+/// A form counts only with this browser's CSRF token in it.
+fn check_form(visit: &Visit, form: &HashMap<String, String>) -> Result<(), PageError> {
+    if visit.csrf_ok(form.get("csrf").map(String::as_str)) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
+}
+
+fn to_login(path: &str) -> Response {
+    let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    redirect(&format!("/app/login?next={next}"))
+}
+
+// ------------------------------------------------------------------ landing
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+pub struct Landing {
+    pub user: Option<String>,
+    pub csrf: String,
+}
+
+// --------------------------------------------------------------- accounts
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    user: Option<String>,
+    csrf: String,
+    username: String,
+    email: String,
+    errors: HashMap<String, String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    user: Option<String>,
+    csrf: String,
+    login: String,
+    next: String,
+    error: Option<String>,
+}
+
+impl SignupPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+pub async fn signup_form(visit: Visit) -> Response {
+    let page = SignupPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        username: String::new(),
+        email: String::new(),
+        errors: HashMap::new(),
+    };
+    visit.finish(render(StatusCode::OK, &page))
+}
+
+/// The form's fields as the API's validation reads a JSON body.
+fn fields_of(form: &HashMap<String, String>, names: &[&str]) -> Map<String, Value> {
+    names
+        .iter()
+        .filter_map(|n| {
+            form.get(*n)
+                .map(|v| ((*n).to_owned(), Value::String(v.clone())))
+        })
+        .collect()
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    visit: Visit,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    let map = fields_of(&form, &["username", "email", "password"]);
+    let mut fields = crate::api::extract::Fields::new(Source::Body, &map);
+    let parsed = UserCreate::from_fields(&mut fields);
+    let mut page = SignupPage {
+        user: None,
+        csrf: visit.csrf.clone(),
+        username: form.get("username").cloned().unwrap_or_default(),
+        email: form.get("email").cloned().unwrap_or_default(),
+        errors: HashMap::new(),
+    };
+    let input = match fields.finish(parsed) {
+        Ok(input) => input,
+        Err(ApiError::Validation(errors)) => {
+            for e in errors {
+                let field = e
+                    .loc
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .unwrap_or("form")
+                    .to_owned();
+                page.errors.entry(field).or_insert(e.msg);
+            }
+            return Ok(visit.finish(render(StatusCode::UNPROCESSABLE_ENTITY, &page)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let hashed = crate::api::auth::hash_password(input.password)
+        .await
+        .map_err(PageError::from)?;
+    let created = state
+        .store
+        .create_user(NewUser {
+            username: &input.username,
+            email: &input.email,
+            hashed_password: &hashed,
+            is_admin: false,
+            now: now_ms(),
+        })
+        .await;
+    let user = match created {
+        Ok(user) => user,
+        Err(StoreError::Conflict(what)) => {
+            let (field, message) = if what == "email" {
+                ("email", "Email already registered")
+            } else {
+                ("username", "Username already taken")
+            };
+            page.errors.insert(field.into(), message.into());
+            return Ok(visit.finish(render(StatusCode::BAD_REQUEST, &page)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = user.id, "account created from the dashboard");
+    start_session(&state, &visit, user.id, &user.username, "/app")
+}
+
+fn start_session(
+    state: &AppState,
+    visit: &Visit,
+    user_id: i64,
+    username: &str,
+    next: &str,
+) -> PageResult {
+    let ttl = state.keys.refresh_ttl;
+    let (token, _) = state
+        .keys
+        .issue(user_id, username, (now_ms() / 1000) as u64, ttl)
+        .map_err(PageError::Internal)?;
+    let mut response = visit.finish(redirect(next));
+    let cookie = visit.session_cookie(&token, ttl.as_secs());
+    response.headers_mut().append(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| PageError::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+pub async fn login_form(visit: Visit, Query(q): Query<HashMap<String, String>>) -> Response {
+    if visit.user.is_some() {
+        return redirect(&safe_next(q.get("next")));
+    }
+    let page = LoginPage {
+        user: None,
+        csrf: visit.csrf.clone(),
+        login: String::new(),
+        next: safe_next(q.get("next")),
+        error: None,
+    };
+    visit.finish(render(StatusCode::OK, &page))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    visit: Visit,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    let login = form
+        .get("username")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let next = safe_next(form.get("next"));
+    let password = form.get("password").cloned().unwrap_or_default();
+    let failed = |message: &str| LoginPage {
+        user: None,
+        csrf: visit.csrf.clone(),
+        login: login.clone(),
+        next: next.clone(),
+        error: Some(message.to_owned()),
+    };
+    if login.is_empty() || password.is_empty() || login.len() > 320 || password.len() > 1024 {
+        let page = failed("Enter your username (or email) and your password.");
+        return Ok(visit.finish(render(StatusCode::UNPROCESSABLE_ENTITY, &page)));
+    }
+    let user = state.store.user_by_login(&login).await?;
+    let stored = user.as_ref().map_or_else(
+        || password::dummy_hash().to_owned(),
+        |u| u.hashed_password.clone(),
+    );
+    let verified = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    match (user, verified) {
+        (Some(user), Verified::Yes | Verified::YesRehash) => {
+            tracing::info!(user_id = user.id, "logged in to the dashboard");
+            start_session(&state, &visit, user.id, &user.username, &next)
+        }
+        _ => {
+            let page = failed("Incorrect username or password.");
+            Ok(visit.finish(render(StatusCode::UNAUTHORIZED, &page)))
+        }
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    visit: Visit,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    if let Some(current) = &visit.user {
+        state
+            .store
+            .revoke_session(
+                current.user.id,
+                &current.jti,
+                (current.token_expires_at as i64) * 1000,
+                None,
+                now_ms(),
+            )
+            .await?;
+    }
+    let mut response = redirect("/");
+    let cookie = visit.cleared_session_cookie();
+    response.headers_mut().append(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| PageError::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+// --------------------------------------------------------------- overview
+
+/// One product in a ranked table.
+pub struct Row {
+    pub id: i64,
+    pub name: String,
+    pub score: String,
+    pub stage: String,
+    pub change: String,
+    /// `up`, `down` or `flat`: the change's colour class.
+    pub direction: &'static str,
+    pub spark: String,
+}
+
+fn change_text(change: Option<f64>) -> (String, &'static str) {
+    match change {
+        Some(c) if c > 0.5 => (format!("+{c:.0}%"), "up"),
+        Some(c) if c < -0.5 => (format!("{c:.0}%"), "down"),
+        Some(_) => ("0%".into(), "flat"),
+        None => ("–".into(), "flat"),
+    }
+}
+
+async fn rows(
+    state: &AppState,
+    ranked: Vec<crate::store::TrendingRow>,
+    sparks: bool,
+) -> Result<Vec<Row>, PageError> {
+    let mut out = Vec::with_capacity(ranked.len());
+    for r in ranked {
+        let spark = if sparks {
+            let history = match state.store.trend_report(r.product.id).await? {
+                Some((json, _)) => serde_json::from_str::<crate::refresh::StoredReport>(&json)
+                    .map(|rep| rep.history.attention)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let last = &history[history.len().saturating_sub(30)..];
+            charts::sparkline(
+                &format!("{}: attention over the last 30 days", r.product.name),
+                last,
+            )
+        } else {
+            String::new()
+        };
+        let (change, direction) = change_text(r.change_7d);
+        out.push(Row {
+            id: r.product.id,
+            name: r.product.name,
+            score: format!("{:.0}", r.score),
+            stage: r.stage.unwrap_or_else(|| "dormant".into()),
+            change,
+            direction,
+            spark,
+        });
+    }
+    Ok(out)
+}
+
+pub struct AdCard {
+    pub product_id: i64,
+    pub product_name: String,
+    pub platform: String,
+    pub text: String,
+    pub country: String,
+    pub score: i64,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    user: Option<String>,
+    csrf: String,
+    empty: bool,
+    trending: Vec<Row>,
+    ads: Vec<AdCard>,
+    watched: usize,
+}
+
+pub async fn overview(State(state): State<AppState>, visit: Visit) -> PageResult {
+    let Some(current) = &visit.user else {
+        return Ok(to_login("/app"));
+    };
+    let ranked = state
+        .store
+        .trending(&TrendingFilter {
+            limit: 10,
+            stage: None,
+            platform: None,
+            region: None,
+            active_since: None,
+        })
+        .await?;
+    let empty = ranked.is_empty() && state.store.list_products(0, 1).await?.is_empty();
+    let ads = state
+        .store
+        .top_ads(&AdFilter {
+            min_score: 0,
+            limit: 6,
+            platform: None,
+            country: None,
+            since: None,
+        })
+        .await?
+        .into_iter()
+        .map(|a| AdCard {
+            product_id: a.product_id,
+            product_name: a.product_name,
+            platform: a.platform,
+            text: a.ad_content.chars().take(160).collect(),
+            country: a.country.unwrap_or_default(),
+            score: a.engagement_score,
+        })
+        .collect();
+    let watched = state.store.watchlist(current.user.id).await?.len();
+    let page = Overview {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        empty,
+        trending: rows(&state, ranked, true).await?,
+        ads,
+        watched,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+/// Demo products on the first run: small enough to load in a few seconds.
+const DEMO_PRODUCTS: usize = 60;
+const DEMO_DAYS: usize = 120;
+
+pub async fn load_demo(
+    State(state): State<AppState>,
+    visit: Visit,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    let Some(current) = &visit.user else {
+        return Ok(to_login("/app"));
+    };
+    // Anyone may fill an empty database; once products exist, only an administrator.
+    let empty = state.store.list_products(0, 1).await?.is_empty();
+    if !empty && !current.user.admin() {
+        return Err(PageError::Forbidden);
+    }
+    if !state.store.has_demo().await? {
+        crate::demo::load(&state.store, DEMO_PRODUCTS, DEMO_DAYS, 7, |_, _| {})
+            .await
+            .map_err(PageError::Internal)?;
+    }
+    Ok(redirect("/app"))
+}
+
+// ------------------------------------------------------------------ trends
+
+#[derive(Template)]
+#[template(path = "trends.html")]
+struct Trends {
+    user: Option<String>,
+    csrf: String,
+    rows: Vec<Row>,
+    q: String,
+    stage: String,
+    platform: String,
+    region: String,
+    window: String,
+    sort: String,
+    page: usize,
+    pages: usize,
+    total: usize,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+    stages: &'static [&'static str],
+    platforms: &'static [&'static str],
+    regions: &'static [&'static str],
+}
+
+const PAGE_SIZE: usize = 25;
+const STAGES: &[&str] = &[
+    "emerging",
+    "rising",
+    "exploding",
+    "peaking",
+    "saturated",
+    "declining",
+    "dormant",
+];
+const PLATFORMS: &[&str] = &["tiktok", "instagram", "facebook", "youtube", "x", "reddit"];
+
+pub async fn trends(
+    State(state): State<AppState>,
+    visit: Visit,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    if visit.user.is_none() {
+        return Ok(to_login("/app/trends"));
+    }
+    let pick = |name: &str, allowed: &[&str]| {
+        q.get(name)
+            .filter(|v| allowed.contains(&v.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let stage = pick("stage", STAGES);
+    let platform = pick("platform", PLATFORMS);
+    let region = pick("region", &crate::engine::geo::REGIONS);
+    let window = pick("window", &["1", "7", "30", "90"]);
+    let sort = pick("sort", &["score", "change", "name"]);
+    let text = q.get("q").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let today = crate::engine::attention::day_of(now_ms());
+    let mut ranked = state
+        .store
+        .trending(&TrendingFilter {
+            limit: 5_000,
+            stage: (!stage.is_empty()).then_some(stage.as_str()),
+            platform: (!platform.is_empty()).then_some(platform.as_str()),
+            region: (!region.is_empty()).then_some(region.as_str()),
+            active_since: window
+                .parse::<i64>()
+                .ok()
+                .map(|d| (today - d + 1) * crate::engine::attention::DAY_MS),
+        })
+        .await?;
+    if !text.is_empty() {
+        let needle = text.to_lowercase();
+        ranked.retain(|r| r.product.name.to_lowercase().contains(&needle));
+    }
+    match sort.as_str() {
+        "change" => ranked.sort_by(|a, b| {
+            b.change_7d
+                .unwrap_or(f64::MIN)
+                .total_cmp(&a.change_7d.unwrap_or(f64::MIN))
+        }),
+        "name" => ranked.sort_by(|a, b| {
+            a.product
+                .name
+                .to_lowercase()
+                .cmp(&b.product.name.to_lowercase())
+        }),
+        _ => {}
+    }
+    let total = ranked.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = page.min(pages);
+    let shown: Vec<_> = ranked
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let link = |p: usize| {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &text),
+            ("stage", &stage),
+            ("platform", &platform),
+            ("region", &region),
+            ("window", &window),
+            ("sort", &sort),
+        ] {
+            if !v.is_empty() {
+                pairs.append_pair(k, v);
+            }
+        }
+        pairs.append_pair("page", &p.to_string());
+        format!("/app/trends?{}", pairs.finish())
+    };
+    let page_view = Trends {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        rows: rows(&state, shown, false).await?,
+        prev_link: (page > 1).then(|| link(page - 1)),
+        next_link: (page < pages).then(|| link(page + 1)),
+        q: text,
+        stage,
+        platform,
+        region,
+        window,
+        sort,
+        page,
+        pages,
+        total,
+        stages: STAGES,
+        platforms: PLATFORMS,
+        regions: &crate::engine::geo::REGIONS,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page_view)))
+}
+
+// ----------------------------------------------------------------- product
+
+pub struct PlaceRow {
+    pub place: String,
+    pub interest: i64,
+    pub attention: String,
+}
+
+pub struct DayRow {
+    pub date: String,
+    pub attention: String,
+    pub score: String,
+    pub stage: String,
+}
+
+#[derive(Template)]
+#[template(path = "product.html")]
+struct ProductPage {
+    user: Option<String>,
+    csrf: String,
+    id: i64,
+    name: String,
+    description: String,
+    is_demo: bool,
+    score: String,
+    stage: String,
+    reason: String,
+    change: String,
+    direction: &'static str,
+    forecast_text: String,
+    attention_chart: String,
+    components_chart: String,
+    platforms_chart: String,
+    regions: Vec<PlaceRow>,
+    countries: Vec<PlaceRow>,
+    recent: Vec<DayRow>,
+    ads: Vec<AdCard>,
+    terms: Vec<(String, String)>,
+    watching: bool,
+}
+
+pub async fn product(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    let Some(current) = &visit.user else {
+        return Ok(to_login(&format!("/app/products/{id}")));
+    };
+    let trend = crate::api::products::trend(&state, id).await?;
+    let product = state.store.product(id).await?;
+    let r = &trend.report;
+    let h = &r.history;
+    let attention_chart = charts::history_with_forecast(
+        &format!(
+            "Attention to {} by day, with the 14-day forecast",
+            product.name
+        ),
+        &Series {
+            dates: &h.dates,
+            values: &h.attention,
+        },
+        r.forecast
+            .as_ref()
+            .map(|f| Band {
+                dates: &f.dates,
+                value: &f.value,
+                lower: &f.lower,
+                upper: &f.upper,
+            })
+            .as_ref(),
+    );
+    let components_chart = charts::bars(
+        "Score components, in points",
+        &r.components
+            .iter()
+            .map(|c| Bar {
+                label: c.name.clone(),
+                value: c.points,
+                max: c.max,
+                detail: c.detail.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let platforms_chart = charts::bars(
+        "Share of the last 7 days' attention by platform, in percent",
+        &r.platforms
+            .iter()
+            .map(|p| Bar {
+                label: p.platform.clone(),
+                value: p.share,
+                max: 100.0,
+                detail: format!("{} engagement units in 7 days", compact(p.attention_7d)),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let places = |list: &[crate::refresh::StoredPlace]| {
+        list.iter()
+            .map(|p| PlaceRow {
+                place: p.place.clone(),
+                interest: p.interest,
+                attention: compact(p.attention),
+            })
+            .collect::<Vec<_>>()
+    };
+    let recent = (0..h.dates.len())
+        .rev()
+        .take(14)
+        .map(|i| DayRow {
+            date: h.dates[i].clone(),
+            attention: compact(h.attention.get(i).copied().unwrap_or(0.0)),
+            score: format!("{:.0}", h.score.get(i).copied().unwrap_or(0.0)),
+            stage: h.stage.get(i).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let ads = state
+        .store
+        .ads_for_product(id)
+        .await?
+        .into_iter()
+        .take(12)
+        .map(|a| AdCard {
+            product_id: id,
+            product_name: product.name.clone(),
+            platform: a.platform,
+            text: a.ad_content.chars().take(200).collect(),
+            country: String::new(),
+            score: a.engagement_score,
+        })
+        .collect();
+    let t = &product.terms;
+    let join = |v: &[String]| v.join(", ");
+    let terms = vec![
+        ("Keywords".to_owned(), join(&t.keywords)),
+        ("Aliases".to_owned(), join(&t.aliases)),
+        (
+            "Hashtags".to_owned(),
+            t.hashtags
+                .iter()
+                .map(|h| format!("#{h}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("Negative keywords".to_owned(), join(&t.negative_keywords)),
+    ];
+    let watching = state
+        .store
+        .watchlist(current.user.id)
+        .await?
+        .iter()
+        .any(|e| e.product_id == id);
+    let (change, direction) = change_text(r.change_7d_pct);
+    let forecast_text = match &r.forecast {
+        Some(f) => format!(
+            "Next 7 days: {:+.0}% against the last 7; next 14 days: {:+.0}%.",
+            f.growth_7d_pct, f.growth_14d_pct
+        ),
+        None => "Not enough history for a forecast yet (it needs 28 days).".into(),
+    };
+    let page = ProductPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        id,
+        name: product.name.clone(),
+        description: product.description.clone(),
+        is_demo: product.is_demo,
+        score: format!("{:.0}", r.score),
+        stage: r.stage.clone(),
+        reason: r.reason.clone(),
+        change,
+        direction,
+        forecast_text,
+        attention_chart,
+        components_chart,
+        platforms_chart,
+        regions: places(&r.regions),
+        countries: places(&r.countries).into_iter().take(15).collect(),
+        recent,
+        ads,
+        terms,
+        watching,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+async fn watch_change(
+    state: &AppState,
+    visit: &Visit,
+    id: &str,
+    form: &HashMap<String, String>,
+    on: bool,
+) -> PageResult {
+    check_form(visit, form)?;
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    let Some(current) = &visit.user else {
+        return Ok(to_login(&format!("/app/products/{id}")));
+    };
+    let user_id = current.user.id;
+    if on {
+        match state.store.watch(user_id, id, now_ms()).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    } else if let Some(entry) = state
+        .store
+        .watchlist(user_id)
+        .await?
+        .into_iter()
+        .find(|e| e.product_id == id)
+    {
+        state.store.unwatch(user_id, entry.id).await?;
+    }
+    Ok(redirect(&format!("/app/products/{id}")))
+}
+
+pub async fn watch(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    watch_change(&state, &visit, &id, &form, true).await
+}
+
+pub async fn unwatch(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    watch_change(&state, &visit, &id, &form, false).await
+}

@@ -1,0 +1,455 @@
+//! The web dashboard over real HTTP: pages, sessions in cookies, CSRF on
+//! every form, and friendly errors. (The same flows in a real browser are in
+//! `tests/e2e`.)
+
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{RequestBuilder, Response};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// A browser's cookie jar, kept by hand so every cookie attribute can be checked.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn keep(&mut self, res: &Response) {
+        for header in res.headers().get_all(SET_COOKIE) {
+            let text = header.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() && !text.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn with(&self, req: RequestBuilder) -> RequestBuilder {
+        let header: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        req.header(COOKIE, header.join("; "))
+            .header(ACCEPT, "text/html")
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> (u16, String) {
+        let res = self
+            .with(app.client.get(app.url(path)))
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    async fn post(&mut self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
+        let res = self
+            .with(app.client.post(app.url(path)))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.cookies.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn signed_up(app: &TestApp, username: &str) -> Browser {
+    let mut browser = Browser::default();
+    let (_, html) = browser.get(app, "/app/signup").await;
+    let csrf = csrf_of(&html);
+    let email = format!("{username}@example.com");
+    let res = browser
+        .post(
+            app,
+            "/app/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("email", &email),
+                ("password", "secret123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/app");
+    browser
+}
+
+#[tokio::test]
+async fn a_browser_gets_the_landing_page_and_an_api_client_still_gets_json() {
+    let app = spawn_app().await;
+    let mut browser = Browser::default();
+    let (status, html) = browser.get(&app, "/").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Know which products are about to go viral"));
+    assert!(html.contains("href=\"/app/signup\""));
+    let json: serde_json::Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(json["docs"], "/docs");
+}
+
+#[tokio::test]
+async fn signing_up_starts_a_session_that_outlives_the_browser_and_is_locked_down() {
+    let app = spawn_app().await;
+    let mut browser = Browser::default();
+    let (_, html) = browser.get(&app, "/app/signup").await;
+    let res = browser
+        .post(
+            &app,
+            "/app/signup",
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("username", "alice"),
+                ("email", "alice@example.com"),
+                ("password", "secret123"),
+            ],
+        )
+        .await;
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("ms_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: a Secure cookie would never come back"
+    );
+    let (status, html) = browser.get(&app, "/app").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("alice"));
+    assert!(
+        html.contains("Load demo data"),
+        "an empty database gets the guided first run"
+    );
+}
+
+#[tokio::test]
+async fn behind_https_the_cookies_are_secure() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/app/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let csrf = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        csrf.starts_with("ms_csrf=") && csrf.contains("; Secure"),
+        "{csrf}"
+    );
+}
+
+#[tokio::test]
+async fn signup_errors_are_shown_beside_their_fields_with_what_was_typed() {
+    let app = spawn_app().await;
+    let mut browser = Browser::default();
+    let (_, html) = browser.get(&app, "/app/signup").await;
+    let res = browser
+        .post(
+            &app,
+            "/app/signup",
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("username", "a b"),
+                ("email", "not-an-email"),
+                ("password", "123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"username-error\""));
+    assert!(html.contains("String should match pattern"));
+    assert!(html.contains("id=\"email-error\""));
+    assert!(html.contains("value is not a valid email address"));
+    assert!(html.contains("id=\"password-error\""));
+    assert!(
+        html.contains("value=\"not-an-email\""),
+        "what was typed stays"
+    );
+    assert!(!browser.has("ms_session"));
+
+    signed_up(&app, "bob").await;
+    let mut again = Browser::default();
+    let (_, html) = again.get(&app, "/app/signup").await;
+    let res = again
+        .post(
+            &app,
+            "/app/signup",
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("username", "bob"),
+                ("email", "other@example.com"),
+                ("password", "secret123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("Username already taken"));
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let mut browser = Browser::default();
+    browser.get(&app, "/app/signup").await;
+    for token in ["", "forged-token-that-is-long-enough"] {
+        let res = browser
+            .post(
+                &app,
+                "/app/signup",
+                &[
+                    ("csrf", token),
+                    ("username", "mallory"),
+                    ("email", "m@example.com"),
+                    ("password", "secret123"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 403);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+    // A browser that never loaded our page has no CSRF cookie at all.
+    let res = app
+        .client
+        .post(app.url("/app/signup"))
+        .form(&[
+            ("csrf", "x"),
+            ("username", "mallory"),
+            ("email", "m@example.com"),
+            ("password", "secret123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn logging_in_goes_where_the_visitor_was_headed_and_logging_out_ends_the_session() {
+    let app = spawn_app().await;
+    signed_up(&app, "carol").await;
+    let mut browser = Browser::default();
+    let res = browser
+        .with(app.client.get(app.url("/app/trends")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/app/login?next=%2Fapp%2Ftrends");
+    let (_, html) = browser.get(&app, "/app/login?next=/app/trends").await;
+    let csrf = csrf_of(&html);
+    let res = browser
+        .post(
+            &app,
+            "/app/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", "wrong-password"),
+                ("next", "/app/trends"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Incorrect username or password.")
+    );
+    let res = browser
+        .post(
+            &app,
+            "/app/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "carol@example.com"),
+                ("password", "secret123"),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/app",
+        "never sent to another site"
+    );
+    let res = browser
+        .post(
+            &app,
+            "/app/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", "secret123"),
+                ("next", "/app/trends"),
+            ],
+        )
+        .await;
+    assert_eq!(res.headers()[LOCATION], "/app/trends");
+    let session = browser
+        .cookies
+        .iter()
+        .find(|(n, _)| n == "ms_session")
+        .unwrap()
+        .1
+        .clone();
+
+    let (status, _) = browser.get(&app, "/app").await;
+    assert_eq!(status, 200);
+    let res = browser.post(&app, "/app/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(!browser.has("ms_session"));
+    // The old cookie, replayed, is a revoked session: back to the login page.
+    let res = app
+        .client
+        .get(app.url("/app"))
+        .header(COOKIE, format!("ms_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn the_demo_fills_the_overview_trends_and_product_pages() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "dave").await;
+    let (_, html) = browser.get(&app, "/app").await;
+    let res = browser
+        .post(&app, "/app/demo", &[("csrf", &csrf_of(&html))])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        app.scalar("SELECT COUNT(*) FROM products WHERE is_demo = 1")
+            .await
+            >= 60
+    );
+
+    let (status, html) = browser.get(&app, "/app").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Trending now"));
+    assert!(html.contains("<svg class=\"spark\""));
+    let first = html.find("/app/products/").expect("a trending product");
+    let id: String = html[first + 14..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+
+    let (status, html) = browser.get(&app, "/app/trends?sort=name&q=a").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<option value=\"name\" selected>"),
+        "the filters live in the URL"
+    );
+
+    let (status, html) = browser.get(&app, &format!("/app/products/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("demo data"));
+    assert!(html.contains("Why this score"));
+    assert!(html.contains("role=\"img\""));
+    assert!(html.contains("<desc id=\"chart-desc\">Daily attention from"));
+    assert!(html.contains("Add to watchlist"));
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/products/{id}/watch"),
+            &[("csrf", &csrf_of(&html))],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let (_, html) = browser.get(&app, &format!("/app/products/{id}")).await;
+    assert!(html.contains("Remove from watchlist"));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM watchlists").await, 1);
+}
+
+#[tokio::test]
+async fn unknown_pages_and_products_get_a_friendly_page_never_a_trace() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "erin").await;
+    for path in [
+        "/app/no-such-page",
+        "/app/products/999999",
+        "/app/products/abc",
+    ] {
+        let (status, html) = browser.get(&app, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("Page not found"), "{path}");
+        assert!(html.contains("<!doctype html>"));
+    }
+    // The API's own 404 stays JSON.
+    let res = app.get("/no-such-endpoint").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["detail"],
+        "Not Found"
+    );
+}
+
+#[tokio::test]
+async fn pages_load_only_our_own_assets() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/app/login")).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no third-party asset"
+    );
+    let css = app
+        .client
+        .get(app.url("/app/assets/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(
+        css.text()
+            .await
+            .unwrap()
+            .contains("prefers-color-scheme: dark")
+    );
+}
