@@ -161,6 +161,7 @@ pub fn build_router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/", get(root))
+        .route("/favicon.ico", get(crate::web::icon))
         .nest("/app", crate::web::router())
         .merge(api_routes.clone())
         .nest("/api/v1", api_routes)

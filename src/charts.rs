@@ -113,14 +113,18 @@ pub fn history_with_forecast(
     let n_hist = history.values.len();
     let n_fc = forecast.map_or(0, |f| f.value.len());
     let n = (n_hist + n_fc).max(2);
+    // The scale follows the history and the forecast itself: a wide upper
+    // bound would otherwise flatten the history into the axis (the band is
+    // clipped at the top instead; its values are in each point's title).
     let max = history
         .values
         .iter()
-        .chain(forecast.map(|f| f.upper).unwrap_or_default())
+        .chain(forecast.map(|f| f.value).unwrap_or_default())
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max)
-        .max(1.0);
+        .max(1.0)
+        * 1.15;
     let x = |i: usize| left + (w - left - right) * i as f64 / (n - 1) as f64;
     let y = |v: f64| top + (h - top - bottom) * (1.0 - v.clamp(0.0, max) / max);
     let mut svg = format!(

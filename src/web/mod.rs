@@ -28,6 +28,7 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self';
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
+pub const ICON: &str = include_str!("../../assets/icon.svg");
 
 /// The dashboard's routes, to be nested under `/app`.
 pub fn router() -> Router<AppState> {
@@ -49,11 +50,17 @@ pub fn router() -> Router<AppState> {
             "/assets/app.js",
             get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
         )
+        .route("/assets/icon.svg", get(icon))
         .fallback(|| async { not_found() })
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
         ))
+}
+
+/// The icon, also at `/favicon.ico`, where browsers look without being told.
+pub async fn icon() -> Response {
+    asset(ICON, "image/svg+xml")
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
