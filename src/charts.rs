@@ -304,6 +304,68 @@ pub fn bars(title: &str, items: &[Bar]) -> String {
     svg
 }
 
+/// Country outlines (Natural Earth via world-atlas, projected with Equal
+/// Earth; `assets/world/README.md` says how the file was made).
+const WORLD: &str = include_str!("../assets/world/countries.tsv");
+
+/// The map's countries: code, name, SVG path, read once from [`WORLD`].
+fn countries() -> &'static [(&'static str, &'static str, &'static str)] {
+    static PARSED: std::sync::LazyLock<Vec<(&'static str, &'static str, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            WORLD
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let mut f = l.splitn(3, '\t');
+                    Some((f.next()?, f.next()?, f.next()?))
+                })
+                .collect()
+        });
+    &PARSED
+}
+
+/// The map's viewBox, without the empty ocean below the southernmost land.
+const WORLD_VIEW_BOX: &str = "0 0 1000 440";
+
+/// The colour class of an interest of 0-100: five steps, so a reader can
+/// match a country to the legend (CSS gives them a sequential palette that
+/// stays ordered for colour-blind readers and in grey).
+pub fn heat_class(interest: i64) -> &'static str {
+    match interest {
+        i if i <= 0 => "heat-0",
+        1..=20 => "heat-1",
+        21..=40 => "heat-2",
+        41..=60 => "heat-3",
+        61..=80 => "heat-4",
+        _ => "heat-5",
+    }
+}
+
+/// A world choropleth of interest (0-100) by country code. Countries without
+/// a value are drawn as "no data", never as zero; hovering a country names it
+/// with its value. Countries too small for the map at this scale are still in
+/// the page's table.
+pub fn world_map(title: &str, interest: &std::collections::HashMap<String, i64>) -> String {
+    let mut svg = format!(
+        r#"<svg class="chart world" viewBox="{WORLD_VIEW_BOX}" role="img" aria-label="{}"><title>{}</title>"#,
+        esc(title),
+        esc(title)
+    );
+    for (code, name, path) in countries() {
+        let (class, label) = match interest.get(*code) {
+            Some(v) => (heat_class(*v), format!("{name}: interest {v}")),
+            None => ("heat-none", format!("{name}: no data")),
+        };
+        let _ = write!(
+            svg,
+            r#"<path class="country {class}" d="{path}"><title>{}</title></path>"#,
+            esc(&label)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +438,27 @@ mod tests {
         assert_eq!(compact(45_000.0), "45K");
         assert_eq!(compact(3_400_000.0), "3.4M");
         assert_eq!(compact(-12.0), "-12");
+    }
+
+    #[test]
+    fn the_world_map_colours_each_country_by_its_step_and_says_no_data_otherwise() {
+        let mut interest = std::collections::HashMap::new();
+        interest.insert("US".to_owned(), 100);
+        interest.insert("FR".to_owned(), 35);
+        interest.insert("BR".to_owned(), 0);
+        let svg = world_map("Interest", &interest);
+        assert!(countries().len() > 170);
+        assert!(svg.contains(r#"<path class="country heat-5""#));
+        assert!(svg.contains("<title>United States of America: interest 100</title>"));
+        assert!(svg.contains("<title>France: interest 35</title>"));
+        assert!(svg.contains("<title>Brazil: interest 0</title>"));
+        assert!(svg.contains("<title>Germany: no data</title>"));
+        assert_eq!(svg.matches("<path").count(), countries().len());
+        assert_eq!(
+            [0, 1, 20, 21, 60, 61, 100].map(heat_class),
+            [
+                "heat-0", "heat-1", "heat-1", "heat-2", "heat-3", "heat-4", "heat-5"
+            ]
+        );
     }
 }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(pages::logout))
         .route("/demo", post(pages::load_demo))
         .route("/trends", get(pages::trends))
+        .route("/heat-map", get(pages::heat_map))
         .route("/products/{id}", get(pages::product))
         .route("/products/{id}/watch", post(pages::watch))
         .route("/products/{id}/unwatch", post(pages::unwatch))

@@ -603,6 +603,7 @@ struct ProductPage {
     direction: &'static str,
     forecast_text: String,
     attention_chart: String,
+    world: String,
     components_chart: String,
     platforms_chart: String,
     regions: Vec<PlaceRow>,
@@ -670,6 +671,13 @@ pub async fn product(
                 detail: format!("{} engagement units in 7 days", compact(p.attention_7d)),
             })
             .collect::<Vec<_>>(),
+    );
+    let world = charts::world_map(
+        &format!("Interest in {} by country, 0-100", product.name),
+        &r.countries
+            .iter()
+            .map(|p| (p.place.clone(), p.interest))
+            .collect(),
     );
     let places = |list: &[crate::refresh::StoredPlace]| {
         list.iter()
@@ -748,6 +756,7 @@ pub async fn product(
         direction,
         forecast_text,
         attention_chart,
+        world,
         components_chart,
         platforms_chart,
         regions: places(&r.regions),
@@ -808,4 +817,117 @@ pub async fn unwatch(
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     watch_change(&state, &visit, &id, &form, false).await
+}
+
+// ---------------------------------------------------------------- heat map
+
+/// One product's interest in each region, in the order of [`REGIONS`](crate::engine::geo::REGIONS).
+pub struct MatrixRow {
+    pub id: i64,
+    pub name: String,
+    pub cells: Vec<(i64, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "heat_map.html")]
+struct HeatMapPage {
+    user: Option<String>,
+    csrf: String,
+    /// The product shown, or 0 for all tracked products.
+    chosen: i64,
+    title: String,
+    products: Vec<(i64, String)>,
+    world: String,
+    countries: Vec<PlaceRow>,
+    regions: &'static [&'static str],
+    matrix: Vec<MatrixRow>,
+}
+
+/// Products in the matrix and the product list.
+const HEAT_PRODUCTS: i64 = 25;
+
+pub async fn heat_map(
+    State(state): State<AppState>,
+    visit: Visit,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    if visit.user.is_none() {
+        return Ok(to_login("/app/heat-map"));
+    }
+    let chosen: i64 = q.get("product").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let regions = &crate::engine::geo::REGIONS;
+    let by_region = state.store.places("region", None, HEAT_PRODUCTS).await?;
+    let mut matrix: Vec<MatrixRow> = Vec::new();
+    for row in by_region {
+        if matrix.last().is_none_or(|m| m.id != row.product_id) {
+            matrix.push(MatrixRow {
+                id: row.product_id,
+                name: row.product_name.clone(),
+                cells: vec![(0, "heat-0"); regions.len()],
+            });
+        }
+        if let (Some(m), Some(i)) = (
+            matrix.last_mut(),
+            regions.iter().position(|r| *r == row.place),
+        ) {
+            m.cells[i] = (row.interest, charts::heat_class(row.interest));
+        }
+    }
+    let products: Vec<(i64, String)> = matrix.iter().map(|m| (m.id, m.name.clone())).collect();
+    let (title, interest) = if chosen > 0 {
+        let product = state.store.product(chosen).await?;
+        let rows = state.store.places("country", Some(chosen), 1).await?;
+        (
+            format!("Interest in {} by country, 0-100", product.name),
+            rows.into_iter()
+                .map(|r| (r.place, r.interest))
+                .collect::<HashMap<_, _>>(),
+        )
+    } else {
+        // All tracked products: each country's mean interest over the
+        // products shown, scaled so the hottest country is 100.
+        let rows = state.store.places("country", None, HEAT_PRODUCTS).await?;
+        let shown = rows
+            .iter()
+            .map(|r| r.product_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            .max(1);
+        let mut sums: HashMap<String, f64> = HashMap::new();
+        for r in rows {
+            *sums.entry(r.place).or_default() += r.interest as f64 / shown as f64;
+        }
+        let top = sums.values().copied().fold(0.0, f64::max).max(1e-9);
+        (
+            "Interest across the tracked products by country, 0-100".to_owned(),
+            sums.into_iter()
+                .map(|(k, v)| (k, (v / top * 100.0).round() as i64))
+                .collect(),
+        )
+    };
+    let mut countries: Vec<PlaceRow> = interest
+        .iter()
+        .map(|(place, v)| PlaceRow {
+            place: place.clone(),
+            interest: *v,
+            attention: String::new(),
+        })
+        .collect();
+    countries.sort_by(|a, b| {
+        b.interest
+            .cmp(&a.interest)
+            .then_with(|| a.place.cmp(&b.place))
+    });
+    let page = HeatMapPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        chosen,
+        world: charts::world_map(&title, &interest),
+        title,
+        products,
+        countries,
+        regions,
+        matrix,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
 }

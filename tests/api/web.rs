@@ -391,6 +391,24 @@ async fn the_demo_fills_the_overview_trends_and_product_pages() {
     let (_, html) = browser.get(&app, &format!("/app/products/{id}")).await;
     assert!(html.contains("Remove from watchlist"));
     assert_eq!(app.scalar("SELECT COUNT(*) FROM watchlists").await, 1);
+    assert!(
+        html.contains("<svg class=\"chart world\""),
+        "the product's own map"
+    );
+
+    let (status, html) = browser.get(&app, "/app/heat-map").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Interest across the tracked products by country"));
+    assert!(
+        html.contains("class=\"country heat-5\""),
+        "the hottest country is at the top step"
+    );
+    assert!(html.contains("<table class=\"matrix\">"));
+    let (status, html) = browser
+        .get(&app, &format!("/app/heat-map?product={id}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("<option value=\"{id}\" selected>")));
 }
 
 #[tokio::test]

@@ -342,6 +342,10 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         assert!(v.text("p.count").await.contains("product"));
         v.page("trends").await;
 
+        v.open("/app/heat-map").await;
+        assert!(v.text("#map-title").await.contains("by country"));
+        v.page("heat-map").await;
+
         v.open("/app/no-such-page").await;
         v.shows("main h1", "Page not found").await;
         v.page("not-found").await;
