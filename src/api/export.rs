@@ -33,7 +33,7 @@ fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn write_csv(
+pub(crate) fn write_csv(
     header_row: &[&str],
     rows: impl Iterator<Item = Vec<String>>,
 ) -> Result<Vec<u8>, ApiError> {
@@ -67,8 +67,17 @@ async fn export(
     current: CurrentUser,
     Path(data_type): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user_id = current.user.id;
-    let body = match data_type.as_str() {
+    export_csv(&state, current.user.id, &data_type).await
+}
+
+/// The brief's CSV exports of one user's data: the API's and the dashboard's
+/// download buttons answer the same file.
+pub(crate) async fn export_csv(
+    state: &AppState,
+    user_id: i64,
+    data_type: &str,
+) -> Result<Response, ApiError> {
+    let body = match data_type {
         "watchlist" => {
             let rows = state.store.watchlist_export(user_id).await?;
             write_csv(
@@ -98,17 +107,22 @@ async fn export(
             ));
         }
     };
-    Ok((
+    Ok(csv_download(&format!("{data_type}_export.csv"), body))
+}
+
+/// A CSV body as a download named `filename`.
+pub(crate) fn csv_download(filename: &str, body: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename={data_type}_export.csv"),
+                format!("attachment; filename={filename}"),
             ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -798,7 +798,10 @@ async fn watch_change(
     {
         state.store.unwatch(user_id, entry.id).await?;
     }
-    Ok(redirect(&format!("/app/products/{id}")))
+    match form.get("back").filter(|b| *b == "/app/watchlist") {
+        Some(back) => Ok(redirect(back)),
+        None => Ok(redirect(&format!("/app/products/{id}"))),
+    }
 }
 
 pub async fn watch(
@@ -930,4 +933,208 @@ pub async fn heat_map(
         matrix,
     };
     Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+// --------------------------------------------------------------------- ads
+
+#[derive(Template)]
+#[template(path = "ads.html")]
+struct AdsPage {
+    user: Option<String>,
+    csrf: String,
+    ads: Vec<AdCard>,
+    platform: String,
+    country: String,
+    min_score: String,
+    sort: String,
+    platforms: &'static [&'static str],
+}
+
+/// The brief's ad platforms, as `/scan-ads` names them.
+const AD_PLATFORMS: &[&str] = &["TikTok", "Facebook", "Instagram", "YouTube", "Twitter"];
+
+pub async fn ads(
+    State(state): State<AppState>,
+    visit: Visit,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    if visit.user.is_none() {
+        return Ok(to_login("/app/ads"));
+    }
+    let platform = q
+        .get("platform")
+        .filter(|p| AD_PLATFORMS.contains(&p.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    let country = q
+        .get("country")
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| crate::engine::geo::region_of(c).is_some())
+        .unwrap_or_default();
+    let min_score: i64 = q
+        .get("min_score")
+        .and_then(|m| m.parse().ok())
+        .filter(|m| (0..=100).contains(m))
+        .unwrap_or(0);
+    let sort = match q.get("sort").map(String::as_str) {
+        Some("newest") => "newest",
+        _ => "score",
+    };
+    let mut rows = state
+        .store
+        .top_ads(&AdFilter {
+            min_score,
+            limit: 60,
+            platform: (!platform.is_empty()).then_some(platform.as_str()),
+            country: (!country.is_empty()).then_some(country.as_str()),
+            since: None,
+        })
+        .await?;
+    if sort == "newest" {
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    }
+    let page = AdsPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        ads: rows
+            .into_iter()
+            .map(|a| AdCard {
+                product_id: a.product_id,
+                product_name: a.product_name,
+                platform: a.platform,
+                text: a.ad_content.chars().take(240).collect(),
+                country: a.country.unwrap_or_default(),
+                score: a.engagement_score,
+            })
+            .collect(),
+        platform,
+        country,
+        min_score: if min_score > 0 {
+            min_score.to_string()
+        } else {
+            String::new()
+        },
+        sort: sort.to_owned(),
+        platforms: AD_PLATFORMS,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+// --------------------------------------------------------------- watchlist
+
+#[derive(Template)]
+#[template(path = "watchlist.html")]
+struct WatchlistPage {
+    user: Option<String>,
+    csrf: String,
+    rows: Vec<Row>,
+}
+
+pub async fn watchlist(State(state): State<AppState>, visit: Visit) -> PageResult {
+    let Some(current) = &visit.user else {
+        return Ok(to_login("/app/watchlist"));
+    };
+    let mut rows = Vec::new();
+    for entry in state.store.watchlist(current.user.id).await? {
+        let product = match state.store.product(entry.product_id).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let report = match state.store.trend_report(product.id).await? {
+            Some((json, _)) => serde_json::from_str::<crate::refresh::StoredReport>(&json).ok(),
+            None => None,
+        };
+        let (change, direction) = change_text(report.as_ref().and_then(|r| r.change_7d_pct));
+        let attention = report
+            .as_ref()
+            .map(|r| r.history.attention.clone())
+            .unwrap_or_default();
+        rows.push(Row {
+            id: product.id,
+            score: report
+                .as_ref()
+                .map_or("–".into(), |r| format!("{:.0}", r.score)),
+            stage: report
+                .as_ref()
+                .map_or("dormant".into(), |r| r.stage.clone()),
+            change,
+            direction,
+            spark: charts::sparkline(
+                &format!("{}: attention over the last 30 days", product.name),
+                &attention[attention.len().saturating_sub(30)..],
+            ),
+            name: product.name,
+        });
+    }
+    let page = WatchlistPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        rows,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+/// The brief's CSV exports (`watchlist`, `trends`) for the logged-in user.
+pub async fn export(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(kind): Path<String>,
+) -> PageResult {
+    let Some(current) = &visit.user else {
+        return Ok(to_login("/app/watchlist"));
+    };
+    let kind = kind.strip_suffix(".csv").unwrap_or(&kind);
+    Ok(crate::api::export::export_csv(&state, current.user.id, kind).await?)
+}
+
+/// The trends explorer's table as CSV, in the brief's trends columns.
+pub async fn trends_csv(
+    State(state): State<AppState>,
+    visit: Visit,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    if visit.user.is_none() {
+        return Ok(to_login("/app/trends"));
+    }
+    let pick = |name: &str, allowed: &[&str]| {
+        q.get(name)
+            .filter(|v| allowed.contains(&v.as_str()))
+            .cloned()
+    };
+    let stage = pick("stage", STAGES);
+    let platform = pick("platform", PLATFORMS);
+    let region = pick("region", &crate::engine::geo::REGIONS);
+    let mut ranked = state
+        .store
+        .trending(&TrendingFilter {
+            limit: 5_000,
+            stage: stage.as_deref(),
+            platform: platform.as_deref(),
+            region: region.as_deref(),
+            active_since: None,
+        })
+        .await?;
+    if let Some(text) = q
+        .get("q")
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+    {
+        ranked.retain(|r| r.product.name.to_lowercase().contains(&text));
+    }
+    let body = crate::api::export::write_csv(
+        &["Product ID", "Product Name", "Trend Score", "Calculated At"],
+        ranked.into_iter().map(|r| {
+            vec![
+                r.product.id.to_string(),
+                r.product.name,
+                format!("{:.1}", r.score),
+                crate::time::csv_time(r.calculated_at),
+            ]
+        }),
+    )?;
+    Ok(crate::api::export::csv_download(
+        "trending_export.csv",
+        body,
+    ))
 }

@@ -471,3 +471,96 @@ async fn pages_load_only_our_own_assets() {
             .contains("prefers-color-scheme: dark")
     );
 }
+
+#[tokio::test]
+async fn the_watchlist_page_shows_movement_exports_the_briefs_csv_and_removes_entries() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "frank").await;
+    let lamp = app.product("Sunset Lamp").await;
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert!(html.contains("You watch no product yet"));
+    let csrf = csrf_of(&html);
+    browser
+        .post(
+            &app,
+            &format!("/app/products/{lamp}/watch"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let (status, html) = browser.get(&app, "/app/watchlist").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Sunset Lamp"));
+
+    let res = browser
+        .with(app.client.get(app.url("/app/export/watchlist.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("watchlist_export.csv")
+    );
+    let csv = res.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Product ID,Product Name,Description,Added Date")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with(&format!("{lamp},Sunset Lamp,"))
+    );
+
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/products/{lamp}/unwatch"),
+            &[("csrf", &csrf), ("back", "/app/watchlist")],
+        )
+        .await;
+    assert_eq!(res.headers()[LOCATION], "/app/watchlist");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM watchlists").await, 0);
+    // Without a session, a download is a trip to the login page, not a file.
+    let res = app
+        .client
+        .get(app.url("/app/export/watchlist.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn the_ad_scanner_filters_by_platform_country_and_score() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "grace").await;
+    let lamp = app.product("Sunset Lamp").await;
+    app.ad(
+        lamp,
+        "TikTok",
+        "Glow up your room with this lamp",
+        Some("US"),
+    )
+    .await;
+    app.ad(lamp, "Facebook", "Sunset lamp sale today", Some("FR"))
+        .await;
+    let (status, html) = browser.get(&app, "/app/ads").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Glow up your room") && html.contains("Sunset lamp sale"));
+    let (_, html) = browser.get(&app, "/app/ads?platform=TikTok").await;
+    assert!(html.contains("Glow up your room") && !html.contains("Sunset lamp sale"));
+    let (_, html) = browser.get(&app, "/app/ads?country=fr").await;
+    assert!(!html.contains("Glow up your room") && html.contains("Sunset lamp sale"));
+    let (_, html) = browser
+        .get(&app, "/app/ads?min_score=101&platform=Nope&sort=x")
+        .await;
+    assert!(
+        html.contains("Sunset lamp sale"),
+        "bad filters are ignored, not an error"
+    );
+}

@@ -342,6 +342,28 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         assert!(v.text("p.count").await.contains("product"));
         v.page("trends").await;
 
+        v.open("/app/watchlist").await;
+        assert!(v.text("table.ranked tbody").await.contains("Remove"));
+        v.page("watchlist").await;
+        // The download the button gives, fetched as the page would, with the session.
+        let csv = v
+            .client
+            .execute_async(
+                "const done = arguments[0]; fetch('/app/export/watchlist.csv').then(r => r.text()).then(done);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let csv = csv.as_str().unwrap_or_default().to_owned();
+        assert!(
+            csv.starts_with("Product ID,Product Name,Description,Added Date\n")
+                && csv.lines().count() == 2,
+            "{csv}"
+        );
+
+        v.open("/app/ads").await;
+        v.page("ads").await;
+
         v.open("/app/heat-map").await;
         assert!(v.text("#map-title").await.contains("by country"));
         v.page("heat-map").await;
