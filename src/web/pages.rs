@@ -991,7 +991,7 @@ pub async fn ads(
         })
         .await?;
     if sort == "newest" {
-        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        rows.sort_by_key(|a| std::cmp::Reverse(a.created_at));
     }
     let page = AdsPage {
         user: visit.username().map(str::to_owned),
