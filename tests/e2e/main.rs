@@ -24,6 +24,9 @@ use helpers::{TestApp, spawn_app};
 
 const WIDTHS: [u32; 2] = [375, 1280];
 
+/// axe-core, vendored (tests/e2e/assets/README.md).
+const AXE: &str = include_str!("assets/axe.min.js");
+
 fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
@@ -152,7 +155,8 @@ impl Visit<'_> {
         self.client.goto(&self.app.url(path)).await.unwrap();
     }
 
-    /// Screenshot of the page as it is, and no console errors so far.
+    /// Screenshot of the page as it is, no console errors so far, no
+    /// serious or critical accessibility violation, no sideways scrolling.
     async fn page(&mut self, name: &str) {
         self.shots += 1;
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e-screenshots");
@@ -186,6 +190,32 @@ impl Visit<'_> {
         assert!(
             errors.is_empty(),
             "console errors on {name} at {}px: {errors:?}",
+            self.width
+        );
+        // axe-core, run in the page (WebDriver's scripts are not the page's,
+        // so its Content-Security-Policy does not stop them).
+        self.client.execute(AXE, vec![]).await.unwrap();
+        let report = self
+            .client
+            .execute_async(
+                "const done = arguments[0]; \
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v => \
+                   ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let serious: Vec<&Value> = report
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            serious.is_empty(),
+            "accessibility violations on {name} at {}px: {serious:#?}",
             self.width
         );
         // Nothing wider than the window: no sideways scrolling on a phone.
