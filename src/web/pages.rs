@@ -353,6 +353,7 @@ pub struct AdCard {
 struct Overview {
     user: Option<String>,
     csrf: String,
+    admin: bool,
     empty: bool,
     trending: Vec<Row>,
     ads: Vec<AdCard>,
@@ -398,6 +399,7 @@ pub async fn overview(State(state): State<AppState>, visit: Visit) -> PageResult
     let page = Overview {
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
+        admin: current.user.admin(),
         empty,
         trending: rows(&state, ranked, true).await?,
         ads,
@@ -1137,4 +1139,229 @@ pub async fn trends_csv(
         "trending_export.csv",
         body,
     ))
+}
+
+// ------------------------------------------------------- sources and scans
+
+pub struct SourceRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub query: String,
+    pub every: String,
+    pub status: String,
+    pub last_scan: String,
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+struct SourcesPage {
+    user: Option<String>,
+    csrf: String,
+    sources: Vec<SourceRow>,
+    scans: Vec<ScanView>,
+}
+
+pub struct ScanView {
+    pub id: i64,
+    pub source: String,
+    pub status: String,
+    pub running: bool,
+    pub trigger: String,
+    pub pages: i64,
+    pub max_pages: i64,
+    pub items: i64,
+    pub accepted: i64,
+    pub duplicates: i64,
+    pub skipped: i64,
+    pub refreshed: i64,
+    pub started: String,
+    pub took: String,
+    pub errors: Vec<String>,
+}
+
+fn scan_view(scan: crate::store::sources::Scan, max_pages: i64) -> ScanView {
+    let took = match (scan.started_at, scan.finished_at) {
+        (Some(a), Some(b)) => format!("{:.1} s", (b - a) as f64 / 1000.0),
+        (Some(_), None) => "running".into(),
+        _ => "–".into(),
+    };
+    ScanView {
+        id: scan.id,
+        source: scan.source_name,
+        status: scan.status.as_str().to_owned(),
+        running: scan.status == crate::store::sources::ScanStatus::Running,
+        trigger: scan.trigger,
+        pages: scan.pages,
+        max_pages: max_pages.max(scan.pages).max(1),
+        items: scan.items,
+        accepted: scan.accepted,
+        duplicates: scan.duplicates,
+        skipped: scan.skipped,
+        refreshed: scan.products_refreshed,
+        started: crate::time::iso(scan.started_at.unwrap_or(scan.created_at)),
+        took,
+        errors: scan
+            .errors
+            .into_iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect(),
+    }
+}
+
+/// Administrators only: anyone else gets the "not allowed" page.
+fn admin_of(visit: &Visit) -> Result<Option<&crate::auth::CurrentUser>, PageError> {
+    match &visit.user {
+        None => Ok(None),
+        Some(u) if u.user.admin() => Ok(Some(u)),
+        Some(_) => Err(PageError::Forbidden),
+    }
+}
+
+pub async fn sources(State(state): State<AppState>, visit: Visit) -> PageResult {
+    if admin_of(&visit)?.is_none() {
+        return Ok(to_login("/app/sources"));
+    }
+    let now = now_ms();
+    let sources = state
+        .store
+        .sources()
+        .await?
+        .into_iter()
+        .map(|s| SourceRow {
+            id: s.id,
+            kind: s.kind.to_string(),
+            query: s.query.join(", "),
+            every: format!(
+                "every {} min{}",
+                s.every_minutes,
+                if s.enabled { "" } else { " (disabled)" }
+            ),
+            status: match (s.paused_until, &s.pause_reason) {
+                (Some(until), reason) if until > now => format!(
+                    "paused until {}{}",
+                    crate::time::iso(until),
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+                _ if !s.enabled => "disabled".into(),
+                _ => "ready".into(),
+            },
+            last_scan: s.last_scan_at.map_or("never".into(), crate::time::iso),
+            name: s.name,
+        })
+        .collect();
+    let scans = state
+        .store
+        .scans(None, 20)
+        .await?
+        .into_iter()
+        .map(|s| scan_view(s, 0))
+        .collect();
+    let page = SourcesPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        sources,
+        scans,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+pub async fn start_scan(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    if admin_of(&visit)?.is_none() {
+        return Ok(to_login("/app/sources"));
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    state.store.source(id).await?;
+    let Some(claimed) = state
+        .scanner
+        .claim(id, "manual")
+        .await
+        .map_err(PageError::from)?
+    else {
+        // Already running: show that scan.
+        let running = state
+            .store
+            .scans(Some(id), 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|s| s.id);
+        return Ok(redirect(
+            &running.map_or("/app/sources".into(), |s| format!("/app/scans/{s}")),
+        ));
+    };
+    let scan_id = claimed.scan_id;
+    let scanner = state.scanner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = scanner.run(claimed, |_| {}).await {
+            tracing::error!(scan = scan_id, "scan failed to record: {e}");
+        }
+    });
+    Ok(redirect(&format!("/app/scans/{scan_id}")))
+}
+
+#[derive(Template)]
+#[template(path = "scan.html")]
+struct ScanPage {
+    user: Option<String>,
+    csrf: String,
+    scan: ScanView,
+}
+
+async fn scan_of(state: &AppState, id: &str) -> Result<ScanView, PageError> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    let scan = state.store.scan(id).await?;
+    let max_pages = state
+        .store
+        .source(scan.source_id)
+        .await
+        .map_or(0, |s| s.max_pages);
+    Ok(scan_view(scan, max_pages))
+}
+
+pub async fn scan(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> PageResult {
+    if admin_of(&visit)?.is_none() {
+        return Ok(to_login(&format!("/app/scans/{id}")));
+    }
+    let page = ScanPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        scan: scan_of(&state, &id).await?,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+/// A scan's progress for the page's script, which polls it while it runs.
+pub async fn scan_progress(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> PageResult {
+    if admin_of(&visit)?.is_none() {
+        return Err(PageError::Forbidden);
+    }
+    let s = scan_of(&state, &id).await?;
+    Ok(axum::Json(serde_json::json!({
+        "status": s.status, "running": s.running, "pages": s.pages, "max_pages": s.max_pages,
+        "items": s.items, "accepted": s.accepted, "duplicates": s.duplicates, "skipped": s.skipped,
+        "refreshed": s.refreshed, "took": s.took, "errors": s.errors,
+    }))
+    .into_response())
 }

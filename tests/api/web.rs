@@ -564,3 +564,80 @@ async fn the_ad_scanner_filters_by_platform_country_and_score() {
         "bad filters are ignored, not an error"
     );
 }
+
+/// A file source over a folder with one export of `lines` observations.
+async fn file_source(app: &TestApp, dir: &std::path::Path, lines: usize) -> i64 {
+    let mut ndjson = String::new();
+    for n in 0..lines {
+        ndjson += &format!(
+            "{{\"platform\":\"tiktok\",\"kind\":\"video\",\"platform_id\":\"{}\",\"text\":\"sunset lamp haul {n}\",\"observed_at\":\"2025-11-19T08:00:00Z\",\"views\":{}}}\n",
+            7_300_000_000_000_000_000u64 + n as u64,
+            1000 + n
+        );
+    }
+    std::fs::write(dir.join("drop.ndjson"), ndjson).unwrap();
+    app.state
+        .store
+        .create_source(
+            &marketscout::store::sources::SourceFields {
+                name: Some("Drop folder".into()),
+                kind: Some(marketscout::connectors::SourceKind::File),
+                query: Some(vec![dir.display().to_string()]),
+                every_minutes: Some(60),
+                ..Default::default()
+            },
+            marketscout::time::now_ms(),
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
+    let app = spawn_app().await;
+    let mut admin = signed_up(&app, "root").await;
+    let mut seller = signed_up(&app, "seller").await;
+    app.sql("UPDATE users SET is_admin = 1 WHERE username = 'root'")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = file_source(&app, dir.path(), 40).await;
+
+    let (status, html) = seller.get(&app, "/app/sources").await;
+    assert_eq!(status, 403, "administrators only");
+    assert!(html.contains("Not allowed"));
+
+    let (status, html) = admin.get(&app, "/app/sources").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Drop folder") && html.contains("Scan now"));
+    let res = admin
+        .post(
+            &app,
+            &format!("/app/sources/{source}/scan"),
+            &[("csrf", &csrf_of(&html))],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let scan_page = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(scan_page.starts_with("/app/scans/"));
+
+    let mut progress = serde_json::Value::Null;
+    for _ in 0..100 {
+        let res = admin
+            .with(app.client.get(app.url(&format!("{scan_page}/progress"))))
+            .send()
+            .await
+            .unwrap();
+        progress = res.json().await.unwrap();
+        if progress["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(progress["status"], "succeeded", "{progress}");
+    assert_eq!(progress["accepted"], 40);
+    let (status, html) = admin.get(&app, &scan_page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"scan-accepted\">40<"));
+    assert!(html.contains("<progress"));
+}

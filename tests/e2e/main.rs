@@ -322,6 +322,32 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         return;
     };
     let app = spawn_app().await;
+    // A local source to scan: a folder with an export of 2,500 observations
+    // (three pages of a file scan).
+    let folder = tempfile::tempdir().unwrap();
+    let mut export = String::new();
+    for n in 0..2_500u64 {
+        export += &format!(
+            "{{\"platform\":\"tiktok\",\"kind\":\"video\",\"platform_id\":\"{}\",\"text\":\"room glow haul {n}\",\"observed_at\":\"2025-11-19T08:00:00Z\",\"views\":{}}}\n",
+            7_300_000_000_000_000_000 + n,
+            1000 + n
+        );
+    }
+    std::fs::write(folder.path().join("export.ndjson"), export).unwrap();
+    app.state
+        .store
+        .create_source(
+            &marketscout::store::sources::SourceFields {
+                name: Some("Drop folder".into()),
+                kind: Some(marketscout::connectors::SourceKind::File),
+                query: Some(vec![folder.path().display().to_string()]),
+                every_minutes: Some(60),
+                ..Default::default()
+            },
+            marketscout::time::now_ms(),
+        )
+        .await
+        .unwrap();
     for width in WIDTHS {
         let mut v = Visit {
             app: &app,
@@ -393,6 +419,19 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
 
         v.open("/app/ads").await;
         v.page("ads").await;
+
+        // An administrator starts a scan and watches it finish.
+        app.sql("UPDATE users SET is_admin = 1").await;
+        // Raw SQL bypasses the store's change counter: let the cached session
+        // (one second in tests) expire so the new role is seen.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        v.open("/app/sources").await;
+        v.page("sources").await;
+        v.click("form[action$='/scan'] button").await;
+        v.arrives_under("/app/scans/").await;
+        v.shows("#scan-status", "succeeded").await;
+        assert_eq!(v.text("#scan-items").await, "2500");
+        v.page("scan").await;
 
         v.open("/app/heat-map").await;
         assert!(v.text("#map-title").await.contains("by country"));
