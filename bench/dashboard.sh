@@ -5,13 +5,16 @@
 #
 # Starts the release binary on a free 127.0.0.1 port with a fresh SQLite database, loads
 # `marketscout demo` (BENCH_DASH_PRODUCTS products over BENCH_DASH_DAYS days: every product
-# scored, with its posts, videos and ads), signs a user up through the sign-up form, then runs
+# scored, with its posts, videos and ads), adds BENCH_DASH_EXTRA more products (with ads,
+# watchlist entries and scores) through the API with bench/seed.py, as the load benchmark
+# does, signs a user up through the sign-up form, then runs
 # wrk with that session's cookie against each page: first with one connection (the latency
 # of one render, what a user waits for), then with BENCH_CONNECTIONS connections
 # (throughput). Prints one markdown table, and each page's size.
 #
 # Environment (all optional):
-#   BENCH_DASH_PRODUCTS=10000 BENCH_DASH_DAYS=30   the demo data
+#   BENCH_DASH_PRODUCTS=1000 BENCH_DASH_DAYS=90   the demo data (days: 90-365)
+#   BENCH_DASH_EXTRA=9000   products seeded through the API on top (10,000 in all)
 #   BENCH_DURATION=10    seconds per run        BENCH_CONNECTIONS=16   connections for throughput
 #   BENCH_SKIP_BUILD=1   use the existing target/release/marketscout
 set -euo pipefail
@@ -20,8 +23,9 @@ export LC_ALL=C
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 BIN="$ROOT/target/release/marketscout"
-PRODUCTS="${BENCH_DASH_PRODUCTS:-10000}"
-DAYS="${BENCH_DASH_DAYS:-30}"
+PRODUCTS="${BENCH_DASH_PRODUCTS:-1000}"
+DAYS="${BENCH_DASH_DAYS:-90}"
+EXTRA="${BENCH_DASH_EXTRA:-9000}"
 DURATION="${BENCH_DURATION:-10}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
 
@@ -42,13 +46,23 @@ export SECRET_KEY="bench-secret-key-that-is-long-enough-0123456789"
 export RATE_LIMIT_ENABLED=false SCANNER_ENABLED=false
 
 started=$SECONDS
-"$BIN" demo --products "$PRODUCTS" --days "$DAYS" >"$TMP/demo.log" 2>&1
+if ! "$BIN" demo --products "$PRODUCTS" --days "$DAYS" >"$TMP/demo.log" 2>&1; then
+  cat "$TMP/demo.log" >&2
+  exit 1
+fi
 echo "demo data: $(tail -n 2 "$TMP/demo.log" | head -n 1) ($((SECONDS - started)) s)"
 
 "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do curl -fsS "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+if [[ "$EXTRA" -gt 0 ]]; then
+  started=$SECONDS
+  python3 "$BENCH_DIR/seed.py" seed "$BASE" --out "$TMP/seed.json" --products "$EXTRA" \
+    --ads $((EXTRA * 3)) --watch 50 --scores 1000 >"$TMP/seed.log" 2>&1 || { cat "$TMP/seed.log" >&2; exit 1; }
+  echo "seeded $EXTRA more products through the API ($((SECONDS - started)) s)"
+fi
+echo "products stored: $((PRODUCTS + EXTRA))"
 
 # A session, as a browser gets one: the sign-up form's CSRF token, then the form.
 JAR="$TMP/cookies"

@@ -48,9 +48,13 @@ impl Stamp {
 /// (user id, token id) -> (stamp, user, revoked).
 type SessionCache = Cache<(i64, String), (Stamp, User, bool)>;
 
+/// Any value a page computes, shared between requests.
+type Shared = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 pub struct Caches {
     responses: Option<Cache<String, (Stamp, Bytes)>>,
     sessions: Option<SessionCache>,
+    values: Option<Cache<String, (Stamp, Shared)>>,
 }
 
 impl Caches {
@@ -59,6 +63,7 @@ impl Caches {
             return Self {
                 responses: None,
                 sessions: None,
+                values: None,
             };
         }
         Self {
@@ -74,7 +79,41 @@ impl Caches {
                     .time_to_live(max_age)
                     .build(),
             ),
+            values: Some(
+                Cache::builder()
+                    .max_capacity(1_000)
+                    .time_to_live(max_age)
+                    .build(),
+            ),
         }
+    }
+
+    /// The value for `key` (of type `T`), from the cache when fresh, else
+    /// computed and kept: what the dashboard's pages read from the store
+    /// (a ranking, the places of the hottest products), on the same terms
+    /// as the API's JSON responses. `now` must be taken before `compute`.
+    pub async fn value<T, E, F>(
+        &self,
+        now: Stamp,
+        key: String,
+        compute: F,
+    ) -> Result<std::sync::Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+        F: Future<Output = Result<T, E>>,
+    {
+        if let Some(cache) = &self.values
+            && let Some((stamp, value)) = cache.get(&key)
+            && stamp.serves(&now)
+            && let Ok(value) = value.downcast::<T>()
+        {
+            return Ok(value);
+        }
+        let value = std::sync::Arc::new(compute.await?);
+        if let Some(cache) = &self.values {
+            cache.insert(key, (now, value.clone() as Shared));
+        }
+        Ok(value)
     }
 
     /// The JSON response for `key`, from the cache when fresh, else computed and

@@ -107,6 +107,22 @@ async fn discover(
         .await
 }
 
+/// The `limit` terms taking off most, with at least 3 authors each (the
+/// API's defaults): the dashboard's list.
+pub(crate) async fn discoveries(
+    state: &AppState,
+    limit: usize,
+) -> Result<DiscoverResponse, ApiError> {
+    bursts(
+        state,
+        DiscoverParams {
+            limit,
+            min_authors: 3,
+        },
+    )
+    .await
+}
+
 async fn bursts(state: &AppState, q: DiscoverParams) -> Result<DiscoverResponse, ApiError> {
     let settings = Settings {
         limit: q.limit,
@@ -218,7 +234,18 @@ async fn track(
     State(state): State<AppState>,
     ValidJson(input): ValidJson<TrackDiscovery>,
 ) -> Result<Json<ProductOut>, ApiError> {
-    let bare = input.term.trim_start_matches('#').trim().to_owned();
+    let product = track_term(&state, &input.term, input.name, input.description).await?;
+    Ok(Json(product.into()))
+}
+
+/// A product named after a discovered term (`#tag` or a phrase) that tracks it.
+pub(crate) async fn track_term(
+    state: &AppState,
+    term: &str,
+    name: Option<String>,
+    description: Option<String>,
+) -> Result<crate::store::Product, ApiError> {
+    let bare = term.trim_start_matches('#').trim().to_owned();
     if bare.is_empty() {
         return Err(ApiError::Validation(vec![
             crate::error::FieldError::body_field(
@@ -228,7 +255,7 @@ async fn track(
             ),
         ]));
     }
-    let terms = if input.term.starts_with('#') {
+    let terms = if term.starts_with('#') {
         Terms {
             hashtags: vec![bare.clone()],
             ..Terms::default()
@@ -239,10 +266,8 @@ async fn track(
             ..Terms::default()
         }
     };
-    let name = input.name.unwrap_or_else(|| bare.clone());
-    let description = input
-        .description
-        .unwrap_or_else(|| format!("Discovered from the term {}", input.term));
+    let name = name.unwrap_or_else(|| bare.clone());
+    let description = description.unwrap_or_else(|| format!("Discovered from the term {term}"));
     let product = state
         .store
         .create_product(NewProduct {
@@ -254,5 +279,5 @@ async fn track(
         })
         .await?;
     state.rematch.notify_one();
-    Ok(Json(product.into()))
+    Ok(product)
 }

@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/trends", get(pages::trends))
         .route("/heat-map", get(pages::heat_map))
         .route("/ads", get(pages::ads))
+        .route("/discover", get(pages::discover))
+        .route("/discover/track", post(pages::track))
         .route("/sources", get(pages::sources))
         .route("/sources/{id}/scan", post(pages::start_scan))
         .route("/scans/{id}", get(pages::scan))

@@ -496,19 +496,27 @@ pub async fn trends(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let today = crate::engine::attention::day_of(now_ms());
-    let mut ranked = state
-        .store
-        .trending(&TrendingFilter {
-            limit: 5_000,
-            stage: (!stage.is_empty()).then_some(stage.as_str()),
-            platform: (!platform.is_empty()).then_some(platform.as_str()),
-            region: (!region.is_empty()).then_some(region.as_str()),
-            active_since: window
-                .parse::<i64>()
-                .ok()
-                .map(|d| (today - d + 1) * crate::engine::attention::DAY_MS),
+    // The ranking for these filters is shared by every page, search and sort of it.
+    let key = format!("web:trending:{stage}:{platform}:{region}:{window}:{today}");
+    let all = state
+        .caches
+        .value(state.stamp(), key, async {
+            state
+                .store
+                .trending(&TrendingFilter {
+                    limit: 5_000,
+                    stage: (!stage.is_empty()).then_some(stage.as_str()),
+                    platform: (!platform.is_empty()).then_some(platform.as_str()),
+                    region: (!region.is_empty()).then_some(region.as_str()),
+                    active_since: window
+                        .parse::<i64>()
+                        .ok()
+                        .map(|d| (today - d + 1) * crate::engine::attention::DAY_MS),
+                })
+                .await
         })
         .await?;
+    let mut ranked: Vec<&crate::store::TrendingRow> = all.iter().collect();
     if !text.is_empty() {
         let needle = text.to_lowercase();
         ranked.retain(|r| r.product.name.to_lowercase().contains(&needle));
@@ -534,6 +542,7 @@ pub async fn trends(
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
+        .cloned()
         .collect();
     let link = |p: usize| {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
@@ -861,7 +870,15 @@ pub async fn heat_map(
     }
     let chosen: i64 = q.get("product").and_then(|p| p.parse().ok()).unwrap_or(0);
     let regions = &crate::engine::geo::REGIONS;
-    let by_region = state.store.places("region", None, HEAT_PRODUCTS).await?;
+    let by_region = state
+        .caches
+        .value(
+            state.stamp(),
+            "web:places:region".into(),
+            state.store.places("region", None, HEAT_PRODUCTS),
+        )
+        .await?;
+    let by_region = by_region.as_ref().clone();
     let mut matrix: Vec<MatrixRow> = Vec::new();
     for row in by_region {
         if matrix.last().is_none_or(|m| m.id != row.product_id) {
@@ -891,7 +908,15 @@ pub async fn heat_map(
     } else {
         // All tracked products: each country's mean interest over the
         // products shown, scaled so the hottest country is 100.
-        let rows = state.store.places("country", None, HEAT_PRODUCTS).await?;
+        let rows = state
+            .caches
+            .value(
+                state.stamp(),
+                "web:places:country".into(),
+                state.store.places("country", None, HEAT_PRODUCTS),
+            )
+            .await?;
+        let rows = rows.as_ref().clone();
         let shown = rows
             .iter()
             .map(|r| r.product_id)
@@ -1364,4 +1389,47 @@ pub async fn scan_progress(
         "refreshed": s.refreshed, "took": s.took, "errors": s.errors,
     }))
     .into_response())
+}
+
+// -------------------------------------------------------------- discoveries
+
+#[derive(Template)]
+#[template(path = "discover.html")]
+struct DiscoverPage {
+    user: Option<String>,
+    csrf: String,
+    terms: Vec<crate::api::discover::DiscoveryOut>,
+}
+
+pub async fn discover(State(state): State<AppState>, visit: Visit) -> PageResult {
+    if visit.user.is_none() {
+        return Ok(to_login("/app/discover"));
+    }
+    let found = crate::api::discover::discoveries(&state, 30).await?;
+    let page = DiscoverPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        terms: found.discoveries,
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+pub async fn track(
+    State(state): State<AppState>,
+    visit: Visit,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    if visit.user.is_none() {
+        return Ok(to_login("/app/discover"));
+    }
+    let term = form.get("term").map(|t| t.trim()).unwrap_or_default();
+    if term.is_empty() || term.len() > 100 {
+        return Err(PageError::NotFound);
+    }
+    match crate::api::discover::track_term(&state, term, None, None).await {
+        Ok(product) => Ok(redirect(&format!("/app/products/{}", product.id))),
+        Err(ApiError::Validation(_)) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
+    }
 }

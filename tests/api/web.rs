@@ -641,3 +641,25 @@ async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
     assert!(html.contains("id=\"scan-accepted\">40<"));
     assert!(html.contains("<progress"));
 }
+
+#[tokio::test]
+async fn a_discovered_term_is_tracked_in_one_click() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "heidi").await;
+    let (status, html) = browser.get(&app, "/app/discover").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Newly discovered terms"));
+    let res = browser
+        .post(
+            &app,
+            "/app/discover/track",
+            &[("csrf", &csrf_of(&html)), ("term", "#glowlamp")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/app/products/"), "{to}");
+    let (status, html) = browser.get(&app, &to).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("#glowlamp"), "tracked by its hashtag");
+}

@@ -419,6 +419,8 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
 
         v.open("/app/ads").await;
         v.page("ads").await;
+        v.open("/app/discover").await;
+        v.page("discover").await;
 
         // An administrator starts a scan and watches it finish.
         app.sql("UPDATE users SET is_admin = 1").await;
