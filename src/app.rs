@@ -162,7 +162,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/favicon.ico", get(crate::web::icon))
-        .nest("/app", crate::web::router())
+        .nest("/app", crate::web::router(state.clone()))
         .merge(api_routes.clone())
         .nest("/api/v1", api_routes)
         .merge(ops_routes)

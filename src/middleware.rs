@@ -47,7 +47,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 fn tier_of(path: &str) -> Tier {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     match path {
-        "/signup" | "/token" | "/token/refresh" => Tier::Auth,
+        // The dashboard's sign-up and log-in forms count with the API's.
+        "/signup" | "/token" | "/token/refresh" | "/app/signup" | "/app/login" => Tier::Auth,
         "/scan-ads" | "/heat-map" | "/export/{data_type}" => Tier::Heavy,
         p if p.starts_with("/calculate-score/") => Tier::Heavy,
         _ => Tier::General,

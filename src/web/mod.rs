@@ -31,11 +31,20 @@ const JS: &str = include_str!("../../assets/app.js");
 pub const ICON: &str = include_str!("../../assets/icon.svg");
 
 /// The dashboard's routes, to be nested under `/app`.
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
+    // Sending the sign-up and log-in forms counts against the API's
+    // authentication limit (per client), so the forms are no way around it.
+    let limited = || axum::middleware::from_fn_with_state(state.clone(), limited_form);
     Router::new()
         .route("/", get(pages::overview))
-        .route("/signup", get(pages::signup_form).post(pages::signup))
-        .route("/login", get(pages::login_form).post(pages::login))
+        .route(
+            "/signup",
+            get(pages::signup_form).merge(post(pages::signup).layer(limited())),
+        )
+        .route(
+            "/login",
+            get(pages::login_form).merge(post(pages::login).layer(limited())),
+        )
         .route("/logout", post(pages::logout))
         .route("/demo", post(pages::load_demo))
         .route("/trends", get(pages::trends))
@@ -72,6 +81,28 @@ pub fn router() -> Router<AppState> {
 /// The icon, also at `/favicon.ico`, where browsers look without being told.
 pub async fn icon() -> Response {
     asset(ICON, "image/svg+xml")
+}
+
+/// The API's rate limit, answered with a page rather than JSON.
+async fn limited_form(
+    state: axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = crate::middleware::rate_limit(state, req, next).await;
+    if response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return response;
+    }
+    let mut page = error_page(StatusCode::TOO_MANY_REQUESTS);
+    for name in [
+        header::RETRY_AFTER,
+        header::HeaderName::from_static("x-ratelimit-limit"),
+    ] {
+        if let Some(v) = response.headers().get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    page
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -126,6 +157,10 @@ pub fn error_page(status: StatusCode) -> Response {
         StatusCode::NOT_FOUND => (
             "Page not found",
             "There is nothing here. The link may be old, or the product was removed.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "Too many attempts",
+            "Too many sign-ups or log-ins from here in a short time. Wait a minute, then try again.",
         ),
         StatusCode::FORBIDDEN => (
             "Not allowed",

@@ -5,7 +5,7 @@
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{RequestBuilder, Response};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 /// A browser's cookie jar, kept by hand so every cookie attribute can be checked.
 #[derive(Default)]
@@ -662,4 +662,44 @@ async fn a_discovered_term_is_tracked_in_one_click() {
     let (status, html) = browser.get(&app, &to).await;
     assert_eq!(status, 200);
     assert!(html.contains("#glowlamp"), "tracked by its hashtag");
+}
+
+#[tokio::test]
+async fn the_log_in_form_counts_against_the_authentication_limit_and_says_so_in_a_page() {
+    let app = spawn_app_with(|c| c.rate_limit.enabled = true).await;
+    let mut browser = Browser::default();
+    let (_, html) = browser.get(&app, "/app/login").await;
+    let csrf = csrf_of(&html);
+    let limit = app.state.config.rate_limit.auth;
+    for _ in 0..limit {
+        let res = browser
+            .post(
+                &app,
+                "/app/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "nobody"),
+                    ("password", "guess"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = browser
+        .post(
+            &app,
+            "/app/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "nobody"),
+                ("password", "guess"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.text().await.unwrap().contains("Too many attempts"));
+    // Reading the form is not an attempt.
+    let (status, _) = browser.get(&app, "/app/login").await;
+    assert_eq!(status, 200);
 }
