@@ -284,7 +284,13 @@ async fn insert_snapshots(
          ON CONFLICT (content_id, observed_at) DO NOTHING",
         placeholders(backend, rows.len(), 10)
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(rows.len() == ROWS_PER_STATEMENT);
+    // Not a prepared statement on PostgreSQL: sqlx's `Any` binds a missing
+    // `f64` (spend) as a `real` NULL, and a statement prepared with that
+    // type refuses the `double precision` spend of a later batch
+    // ("incorrect binary data format"). Parsing each batch anew keeps every
+    // parameter's type its own value's.
+    let persistent = rows.len() == ROWS_PER_STATEMENT && backend == Backend::Sqlite;
+    let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(persistent);
     for (id, o) in rows {
         query = query
             .bind(*id)
