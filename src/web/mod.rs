@@ -61,6 +61,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/export/{kind}", get(pages::export))
         .route("/products/{id}", get(pages::product))
         .route("/products/{id}/watch", post(pages::watch))
+        .route(
+            "/products/{id}/terms",
+            get(pages::terms_form).post(pages::save_terms),
+        )
         .route("/products/{id}/unwatch", post(pages::unwatch))
         .route(
             "/assets/app.css",

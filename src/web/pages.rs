@@ -1433,3 +1433,134 @@ pub async fn track(
         Err(e) => Err(e.into()),
     }
 }
+
+// ------------------------------------------------------------ edit terms
+
+#[derive(Template)]
+#[template(path = "terms.html")]
+struct TermsPage {
+    user: Option<String>,
+    csrf: String,
+    id: i64,
+    name: String,
+    /// (field, label, value as typed, error)
+    fields: Vec<(&'static str, &'static str, String, Option<String>)>,
+}
+
+const TERM_FIELDS: [(&str, &str); 4] = [
+    ("keywords", "Keywords"),
+    ("aliases", "Aliases"),
+    ("hashtags", "Hashtags"),
+    (
+        "negative_keywords",
+        "Negative keywords (content naming one of these is about something else)",
+    ),
+];
+
+pub async fn terms_form(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    if visit.user.is_none() {
+        return Ok(to_login(&format!("/app/products/{id}/terms")));
+    }
+    let product = state.store.product(id).await?;
+    let t = &product.terms;
+    let values = [&t.keywords, &t.aliases, &t.hashtags, &t.negative_keywords];
+    let page = TermsPage {
+        user: visit.username().map(str::to_owned),
+        csrf: visit.csrf.clone(),
+        id,
+        name: product.name.clone(),
+        fields: TERM_FIELDS
+            .iter()
+            .zip(values)
+            .map(|((field, label), v)| (*field, *label, v.join(", "), None))
+            .collect(),
+    };
+    Ok(visit.finish(render(StatusCode::OK, &page)))
+}
+
+pub async fn save_terms(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    check_form(&visit, &form)?;
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(PageError::NotFound);
+    };
+    if visit.user.is_none() {
+        return Ok(to_login(&format!("/app/products/{id}/terms")));
+    }
+    let product = state.store.product(id).await?;
+    // Comma-separated in the form, lists in the API: the same validation then.
+    let map: Map<String, Value> = TERM_FIELDS
+        .iter()
+        .map(|(field, _)| {
+            let list: Vec<Value> = form
+                .get(*field)
+                .map(String::as_str)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| Value::String(t.to_owned()))
+                .collect();
+            ((*field).to_owned(), Value::Array(list))
+        })
+        .collect();
+    let mut fields = crate::api::extract::Fields::new(Source::Body, &map);
+    let parsed = crate::api::products::ProductUpdate::from_fields(&mut fields);
+    let input = match fields.finish(parsed) {
+        Ok(input) => input,
+        Err(ApiError::Validation(errors)) => {
+            let mut by_field: HashMap<String, String> = HashMap::new();
+            for e in errors {
+                let field = e
+                    .loc
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                by_field.entry(field).or_insert(e.msg);
+            }
+            let page = TermsPage {
+                user: visit.username().map(str::to_owned),
+                csrf: visit.csrf.clone(),
+                id,
+                name: product.name,
+                fields: TERM_FIELDS
+                    .iter()
+                    .map(|(field, label)| {
+                        (
+                            *field,
+                            *label,
+                            form.get(*field).cloned().unwrap_or_default(),
+                            by_field.get(*field).cloned(),
+                        )
+                    })
+                    .collect(),
+            };
+            return Ok(visit.finish(render(StatusCode::UNPROCESSABLE_ENTITY, &page)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let patch = crate::store::ProductPatch {
+        name: None,
+        description: None,
+        keywords: input.keywords,
+        aliases: input.aliases,
+        hashtags: input.hashtags,
+        negative_keywords: input.negative_keywords,
+    };
+    state.store.update_product(id, &patch).await?;
+    // The history is matched again in the background, as after the API's PATCH.
+    state.rematch.notify_one();
+    Ok(redirect(&format!("/app/products/{id}")))
+}

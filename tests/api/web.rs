@@ -703,3 +703,68 @@ async fn the_log_in_form_counts_against_the_authentication_limit_and_says_so_in_
     let (status, _) = browser.get(&app, "/app/login").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_products_terms_are_edited_in_a_form_with_the_apis_validation() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "ivan").await;
+    let lamp = app.product("Sunset Lamp").await;
+    let (status, html) = browser
+        .get(&app, &format!("/app/products/{lamp}/terms"))
+        .await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&html);
+    let too_long = "x".repeat(101);
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/products/{lamp}/terms"),
+            &[
+                ("csrf", &csrf),
+                ("keywords", &format!("moon lamp, {too_long}")),
+                ("hashtags", "#moonlamp"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"keywords-error\""),
+        "the error is beside its field"
+    );
+    assert!(html.contains("#moonlamp"), "what was typed stays");
+
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/products/{lamp}/terms"),
+            &[
+                ("csrf", &csrf),
+                ("keywords", "moon lamp, galaxy light ,"),
+                ("hashtags", "#MoonLamp"),
+                ("aliases", ""),
+                ("negative_keywords", "moon boots"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let product: serde_json::Value = app
+        .get(&format!("/products/{lamp}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        product["keywords"],
+        serde_json::json!(["moon lamp", "galaxy light"])
+    );
+    assert_eq!(
+        product["hashtags"],
+        serde_json::json!(["MoonLamp"]),
+        "as the API keeps them, without the #"
+    );
+    assert_eq!(
+        product["negative_keywords"],
+        serde_json::json!(["moon boots"])
+    );
+}

@@ -391,6 +391,13 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         let score: i64 = v.text("#score").await.parse().unwrap();
         assert!((0..=100).contains(&score));
         v.page("product").await;
+        v.open(&format!(
+            "{}/terms",
+            v.client.current_url().await.unwrap().path()
+        ))
+        .await;
+        v.page("terms").await;
+        v.client.back().await.unwrap();
         v.click("#watch-toggle").await;
         v.shows("#watch-toggle", "Remove from watchlist").await;
 
