@@ -321,6 +321,10 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
     let Some(driver) = driver().await else {
         return;
     };
+    // Only this run's screenshots in the folder.
+    let _ = std::fs::remove_dir_all(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e-screenshots"),
+    );
     let app = spawn_app().await;
     // A local source to scan: a folder with an export of 2,500 observations
     // (three pages of a file scan).
