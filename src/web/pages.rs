@@ -453,6 +453,8 @@ struct Trends {
     total: usize,
     prev_link: Option<String>,
     next_link: Option<String>,
+    /// The same table as CSV: the same filters, search and sort.
+    csv_link: String,
     stages: &'static [&'static str],
     platforms: &'static [&'static str],
     regions: &'static [&'static str],
@@ -470,6 +472,112 @@ const STAGES: &[&str] = &[
 ];
 const PLATFORMS: &[&str] = &["tiktok", "instagram", "facebook", "youtube", "x", "reddit"];
 
+/// The trends explorer's filters, search and sort, as the URL gives them
+/// (anything not allowed is ignored, never an error).
+struct TrendQuery {
+    stage: String,
+    platform: String,
+    region: String,
+    window: String,
+    sort: String,
+    text: String,
+}
+
+impl TrendQuery {
+    fn from(q: &HashMap<String, String>) -> Self {
+        let pick = |name: &str, allowed: &[&str]| {
+            q.get(name)
+                .filter(|v| allowed.contains(&v.as_str()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        TrendQuery {
+            stage: pick("stage", STAGES),
+            platform: pick("platform", PLATFORMS),
+            region: pick("region", &crate::engine::geo::REGIONS),
+            window: pick("window", &["1", "7", "30", "90"]),
+            sort: pick("sort", &["score", "change", "name"]),
+            text: q.get("q").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// The query string that reproduces these choices (empty ones left out).
+    fn pairs(&self) -> url::form_urlencoded::Serializer<'static, String> {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &self.text),
+            ("stage", &self.stage),
+            ("platform", &self.platform),
+            ("region", &self.region),
+            ("window", &self.window),
+            ("sort", &self.sort),
+        ] {
+            if !v.is_empty() {
+                pairs.append_pair(k, v);
+            }
+        }
+        pairs
+    }
+
+    /// Every product ranked for the filters, shared by every page, search and
+    /// sort of them through the data-versioned cache.
+    async fn ranking(
+        &self,
+        state: &AppState,
+    ) -> Result<std::sync::Arc<Vec<crate::store::TrendingRow>>, PageError> {
+        let today = crate::engine::attention::day_of(now_ms());
+        let key = format!(
+            "web:trending:{}:{}:{}:{}:{today}",
+            self.stage, self.platform, self.region, self.window
+        );
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        let (stage, platform, region) =
+            (some(&self.stage), some(&self.platform), some(&self.region));
+        let active_since = self
+            .window
+            .parse::<i64>()
+            .ok()
+            .map(|d| (today - d + 1) * crate::engine::attention::DAY_MS);
+        Ok(state
+            .caches
+            .value(state.stamp(), key, async {
+                state
+                    .store
+                    .trending(&TrendingFilter {
+                        limit: 5_000,
+                        stage: stage.as_deref(),
+                        platform: platform.as_deref(),
+                        region: region.as_deref(),
+                        active_since,
+                    })
+                    .await
+            })
+            .await?)
+    }
+
+    /// `all`, searched and sorted.
+    fn apply<'a>(
+        &self,
+        all: &'a [crate::store::TrendingRow],
+    ) -> Vec<&'a crate::store::TrendingRow> {
+        let mut ranked: Vec<&crate::store::TrendingRow> = all.iter().collect();
+        if !self.text.is_empty() {
+            let needle = self.text.to_lowercase();
+            ranked.retain(|r| r.product.name.to_lowercase().contains(&needle));
+        }
+        match self.sort.as_str() {
+            "change" => ranked.sort_by(|a, b| {
+                b.change_7d
+                    .unwrap_or(f64::MIN)
+                    .total_cmp(&a.change_7d.unwrap_or(f64::MIN))
+            }),
+            "name" => ranked.sort_by_cached_key(|r| r.product.name.to_lowercase()),
+            _ => {}
+        }
+        ranked
+    }
+}
+
 pub async fn trends(
     State(state): State<AppState>,
     visit: Visit,
@@ -478,63 +586,14 @@ pub async fn trends(
     if visit.user.is_none() {
         return Ok(to_login("/app/trends"));
     }
-    let pick = |name: &str, allowed: &[&str]| {
-        q.get(name)
-            .filter(|v| allowed.contains(&v.as_str()))
-            .cloned()
-            .unwrap_or_default()
-    };
-    let stage = pick("stage", STAGES);
-    let platform = pick("platform", PLATFORMS);
-    let region = pick("region", &crate::engine::geo::REGIONS);
-    let window = pick("window", &["1", "7", "30", "90"]);
-    let sort = pick("sort", &["score", "change", "name"]);
-    let text = q.get("q").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let query = TrendQuery::from(&q);
     let page: usize = q
         .get("page")
         .and_then(|p| p.parse().ok())
         .filter(|p| *p >= 1)
         .unwrap_or(1);
-    let today = crate::engine::attention::day_of(now_ms());
-    // The ranking for these filters is shared by every page, search and sort of it.
-    let key = format!("web:trending:{stage}:{platform}:{region}:{window}:{today}");
-    let all = state
-        .caches
-        .value(state.stamp(), key, async {
-            state
-                .store
-                .trending(&TrendingFilter {
-                    limit: 5_000,
-                    stage: (!stage.is_empty()).then_some(stage.as_str()),
-                    platform: (!platform.is_empty()).then_some(platform.as_str()),
-                    region: (!region.is_empty()).then_some(region.as_str()),
-                    active_since: window
-                        .parse::<i64>()
-                        .ok()
-                        .map(|d| (today - d + 1) * crate::engine::attention::DAY_MS),
-                })
-                .await
-        })
-        .await?;
-    let mut ranked: Vec<&crate::store::TrendingRow> = all.iter().collect();
-    if !text.is_empty() {
-        let needle = text.to_lowercase();
-        ranked.retain(|r| r.product.name.to_lowercase().contains(&needle));
-    }
-    match sort.as_str() {
-        "change" => ranked.sort_by(|a, b| {
-            b.change_7d
-                .unwrap_or(f64::MIN)
-                .total_cmp(&a.change_7d.unwrap_or(f64::MIN))
-        }),
-        "name" => ranked.sort_by(|a, b| {
-            a.product
-                .name
-                .to_lowercase()
-                .cmp(&b.product.name.to_lowercase())
-        }),
-        _ => {}
-    }
+    let all = query.ranking(&state).await?;
+    let ranked = query.apply(&all);
     let total = ranked.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = page.min(pages);
@@ -545,28 +604,30 @@ pub async fn trends(
         .cloned()
         .collect();
     let link = |p: usize| {
-        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("q", &text),
-            ("stage", &stage),
-            ("platform", &platform),
-            ("region", &region),
-            ("window", &window),
-            ("sort", &sort),
-        ] {
-            if !v.is_empty() {
-                pairs.append_pair(k, v);
-            }
-        }
+        let mut pairs = query.pairs();
         pairs.append_pair("page", &p.to_string());
         format!("/app/trends?{}", pairs.finish())
     };
+    let (prev_link, next_link) = (
+        (page > 1).then(|| link(page - 1)),
+        (page < pages).then(|| link(page + 1)),
+    );
+    let csv_link = format!("/app/trends.csv?{}", query.pairs().finish());
+    let TrendQuery {
+        stage,
+        platform,
+        region,
+        window,
+        sort,
+        text,
+    } = query;
     let page_view = Trends {
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
         rows: rows(&state, shown, false).await?,
-        prev_link: (page > 1).then(|| link(page - 1)),
-        next_link: (page < pages).then(|| link(page + 1)),
+        prev_link,
+        next_link,
+        csv_link,
         q: text,
         stage,
         platform,
@@ -1124,37 +1185,15 @@ pub async fn trends_csv(
     if visit.user.is_none() {
         return Ok(to_login("/app/trends"));
     }
-    let pick = |name: &str, allowed: &[&str]| {
-        q.get(name)
-            .filter(|v| allowed.contains(&v.as_str()))
-            .cloned()
-    };
-    let stage = pick("stage", STAGES);
-    let platform = pick("platform", PLATFORMS);
-    let region = pick("region", &crate::engine::geo::REGIONS);
-    let mut ranked = state
-        .store
-        .trending(&TrendingFilter {
-            limit: 5_000,
-            stage: stage.as_deref(),
-            platform: platform.as_deref(),
-            region: region.as_deref(),
-            active_since: None,
-        })
-        .await?;
-    if let Some(text) = q
-        .get("q")
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-    {
-        ranked.retain(|r| r.product.name.to_lowercase().contains(&text));
-    }
+    let query = TrendQuery::from(&q);
+    let all = query.ranking(&state).await?;
+    let ranked = query.apply(&all);
     let body = crate::api::export::write_csv(
         &["Product ID", "Product Name", "Trend Score", "Calculated At"],
         ranked.into_iter().map(|r| {
             vec![
                 r.product.id.to_string(),
-                r.product.name,
+                r.product.name.clone(),
                 format!("{:.1}", r.score),
                 crate::time::csv_time(r.calculated_at),
             ]

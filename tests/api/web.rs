@@ -372,6 +372,30 @@ async fn the_demo_fills_the_overview_trends_and_product_pages() {
         html.contains("<option value=\"name\" selected>"),
         "the filters live in the URL"
     );
+    let at = html.find("/app/trends.csv?").expect("a CSV link");
+    assert!(
+        html[at..].starts_with("/app/trends.csv?q=a&#38;sort=name\""),
+        "{}",
+        &html[at..at + 60]
+    );
+    let (status, csv) = browser.get(&app, "/app/trends.csv?q=a&sort=name").await;
+    assert_eq!(status, 200);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Product ID,Product Name,Trend Score,Calculated At")
+    );
+    let names: Vec<String> = lines
+        .map(|l| l.split(',').nth(1).unwrap().to_lowercase())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains('a')),
+        "{names:?}"
+    );
+    assert!(
+        names.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by name as on screen"
+    );
 
     let (status, html) = browser.get(&app, &format!("/app/products/{id}")).await;
     assert_eq!(status, 200);
