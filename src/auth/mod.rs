@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::store::User;
 
 /// The authenticated caller, and the token they used (for logout).
+#[derive(Clone)]
 pub struct CurrentUser {
     pub user: User,
     pub jti: String,

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::session::Visit;
+use super::session::{Admin, Member, Visit};
 use super::{PageError, render};
 use crate::api::auth::UserCreate;
 use crate::api::extract::{FromBody, Source};
@@ -47,11 +47,6 @@ fn check_form(visit: &Visit, form: &HashMap<String, String>) -> Result<(), PageE
     } else {
         Err(PageError::Forbidden)
     }
-}
-
-fn to_login(path: &str) -> Response {
-    let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
-    redirect(&format!("/app/login?next={next}"))
 }
 
 // ------------------------------------------------------------------ landing
@@ -360,10 +355,13 @@ struct Overview {
     watched: usize,
 }
 
-pub async fn overview(State(state): State<AppState>, visit: Visit) -> PageResult {
-    let Some(current) = &visit.user else {
-        return Ok(to_login("/app"));
-    };
+pub async fn overview(
+    State(state): State<AppState>,
+    Member {
+        visit,
+        user: current,
+    }: Member,
+) -> PageResult {
     let ranked = state
         .store
         .trending(&TrendingFilter {
@@ -414,13 +412,13 @@ const DEMO_DAYS: usize = 120;
 
 pub async fn load_demo(
     State(state): State<AppState>,
-    visit: Visit,
+    Member {
+        visit,
+        user: current,
+    }: Member,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     check_form(&visit, &form)?;
-    let Some(current) = &visit.user else {
-        return Ok(to_login("/app"));
-    };
     // Anyone may fill an empty database; once products exist, only an administrator.
     let empty = state.store.list_products(0, 1).await?.is_empty();
     if !empty && !current.user.admin() {
@@ -580,12 +578,9 @@ impl TrendQuery {
 
 pub async fn trends(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    if visit.user.is_none() {
-        return Ok(to_login("/app/trends"));
-    }
     let query = TrendQuery::from(&q);
     let page: usize = q
         .get("page")
@@ -688,14 +683,14 @@ struct ProductPage {
 
 pub async fn product(
     State(state): State<AppState>,
-    visit: Visit,
+    Member {
+        visit,
+        user: current,
+    }: Member,
     Path(id): Path<String>,
 ) -> PageResult {
     let Ok(id) = id.parse::<i64>() else {
         return Err(PageError::NotFound);
-    };
-    let Some(current) = &visit.user else {
-        return Ok(to_login(&format!("/app/products/{id}")));
     };
     let trend = crate::api::products::trend(&state, id).await?;
     let product = state.store.product(id).await?;
@@ -843,19 +838,16 @@ pub async fn product(
 
 async fn watch_change(
     state: &AppState,
-    visit: &Visit,
+    member: &Member,
     id: &str,
     form: &HashMap<String, String>,
     on: bool,
 ) -> PageResult {
-    check_form(visit, form)?;
+    check_form(&member.visit, form)?;
     let Ok(id) = id.parse::<i64>() else {
         return Err(PageError::NotFound);
     };
-    let Some(current) = &visit.user else {
-        return Ok(to_login(&format!("/app/products/{id}")));
-    };
-    let user_id = current.user.id;
+    let user_id = member.user.user.id;
     if on {
         match state.store.watch(user_id, id, now_ms()).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}
@@ -878,20 +870,20 @@ async fn watch_change(
 
 pub async fn watch(
     State(state): State<AppState>,
-    visit: Visit,
+    member: Member,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
-    watch_change(&state, &visit, &id, &form, true).await
+    watch_change(&state, &member, &id, &form, true).await
 }
 
 pub async fn unwatch(
     State(state): State<AppState>,
-    visit: Visit,
+    member: Member,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
-    watch_change(&state, &visit, &id, &form, false).await
+    watch_change(&state, &member, &id, &form, false).await
 }
 
 // ---------------------------------------------------------------- heat map
@@ -923,12 +915,9 @@ const HEAT_PRODUCTS: i64 = 25;
 
 pub async fn heat_map(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    if visit.user.is_none() {
-        return Ok(to_login("/app/heat-map"));
-    }
     let chosen: i64 = q.get("product").and_then(|p| p.parse().ok()).unwrap_or(0);
     let regions = &crate::engine::geo::REGIONS;
     let by_region = state
@@ -1043,12 +1032,9 @@ const AD_PLATFORMS: &[&str] = &["TikTok", "Facebook", "Instagram", "YouTube", "T
 
 pub async fn ads(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    if visit.user.is_none() {
-        return Ok(to_login("/app/ads"));
-    }
     let platform = q
         .get("platform")
         .filter(|p| AD_PLATFORMS.contains(&p.as_str()))
@@ -1118,10 +1104,13 @@ struct WatchlistPage {
     rows: Vec<Row>,
 }
 
-pub async fn watchlist(State(state): State<AppState>, visit: Visit) -> PageResult {
-    let Some(current) = &visit.user else {
-        return Ok(to_login("/app/watchlist"));
-    };
+pub async fn watchlist(
+    State(state): State<AppState>,
+    Member {
+        visit,
+        user: current,
+    }: Member,
+) -> PageResult {
     let mut rows = Vec::new();
     for entry in state.store.watchlist(current.user.id).await? {
         let product = match state.store.product(entry.product_id).await {
@@ -1166,12 +1155,9 @@ pub async fn watchlist(State(state): State<AppState>, visit: Visit) -> PageResul
 /// The brief's CSV exports (`watchlist`, `trends`) for the logged-in user.
 pub async fn export(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { user: current, .. }: Member,
     Path(kind): Path<String>,
 ) -> PageResult {
-    let Some(current) = &visit.user else {
-        return Ok(to_login("/app/watchlist"));
-    };
     let kind = kind.strip_suffix(".csv").unwrap_or(&kind);
     Ok(crate::api::export::export_csv(&state, current.user.id, kind).await?)
 }
@@ -1179,12 +1165,9 @@ pub async fn export(
 /// The trends explorer's table as CSV, in the brief's trends columns.
 pub async fn trends_csv(
     State(state): State<AppState>,
-    visit: Visit,
+    _: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    if visit.user.is_none() {
-        return Ok(to_login("/app/trends"));
-    }
     let query = TrendQuery::from(&q);
     let all = query.ranking(&state).await?;
     let ranked = query.apply(&all);
@@ -1273,19 +1256,7 @@ fn scan_view(scan: crate::store::sources::Scan, max_pages: i64) -> ScanView {
     }
 }
 
-/// Administrators only: anyone else gets the "not allowed" page.
-fn admin_of(visit: &Visit) -> Result<Option<&crate::auth::CurrentUser>, PageError> {
-    match &visit.user {
-        None => Ok(None),
-        Some(u) if u.user.admin() => Ok(Some(u)),
-        Some(_) => Err(PageError::Forbidden),
-    }
-}
-
-pub async fn sources(State(state): State<AppState>, visit: Visit) -> PageResult {
-    if admin_of(&visit)?.is_none() {
-        return Ok(to_login("/app/sources"));
-    }
+pub async fn sources(State(state): State<AppState>, Admin { visit, .. }: Admin) -> PageResult {
     let now = now_ms();
     let sources = state
         .store
@@ -1335,14 +1306,11 @@ pub async fn sources(State(state): State<AppState>, visit: Visit) -> PageResult 
 
 pub async fn start_scan(
     State(state): State<AppState>,
-    visit: Visit,
+    Admin { visit, .. }: Admin,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     check_form(&visit, &form)?;
-    if admin_of(&visit)?.is_none() {
-        return Ok(to_login("/app/sources"));
-    }
     let Ok(id) = id.parse::<i64>() else {
         return Err(PageError::NotFound);
     };
@@ -1398,12 +1366,9 @@ async fn scan_of(state: &AppState, id: &str) -> Result<ScanView, PageError> {
 
 pub async fn scan(
     State(state): State<AppState>,
-    visit: Visit,
+    Admin { visit, .. }: Admin,
     Path(id): Path<String>,
 ) -> PageResult {
-    if admin_of(&visit)?.is_none() {
-        return Ok(to_login(&format!("/app/scans/{id}")));
-    }
     let page = ScanPage {
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
@@ -1415,12 +1380,9 @@ pub async fn scan(
 /// A scan's progress for the page's script, which polls it while it runs.
 pub async fn scan_progress(
     State(state): State<AppState>,
-    visit: Visit,
+    _: Admin,
     Path(id): Path<String>,
 ) -> PageResult {
-    if admin_of(&visit)?.is_none() {
-        return Err(PageError::Forbidden);
-    }
     let s = scan_of(&state, &id).await?;
     Ok(axum::Json(serde_json::json!({
         "status": s.status, "running": s.running, "pages": s.pages, "max_pages": s.max_pages,
@@ -1440,10 +1402,7 @@ struct DiscoverPage {
     terms: Vec<crate::api::discover::DiscoveryOut>,
 }
 
-pub async fn discover(State(state): State<AppState>, visit: Visit) -> PageResult {
-    if visit.user.is_none() {
-        return Ok(to_login("/app/discover"));
-    }
+pub async fn discover(State(state): State<AppState>, Member { visit, .. }: Member) -> PageResult {
     let found = crate::api::discover::discoveries(&state, 30).await?;
     let page = DiscoverPage {
         user: visit.username().map(str::to_owned),
@@ -1455,13 +1414,10 @@ pub async fn discover(State(state): State<AppState>, visit: Visit) -> PageResult
 
 pub async fn track(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     check_form(&visit, &form)?;
-    if visit.user.is_none() {
-        return Ok(to_login("/app/discover"));
-    }
     let term = form.get("term").map(|t| t.trim()).unwrap_or_default();
     if term.is_empty() || term.len() > 100 {
         return Err(PageError::NotFound);
@@ -1498,15 +1454,12 @@ const TERM_FIELDS: [(&str, &str); 4] = [
 
 pub async fn terms_form(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Path(id): Path<String>,
 ) -> PageResult {
     let Ok(id) = id.parse::<i64>() else {
         return Err(PageError::NotFound);
     };
-    if visit.user.is_none() {
-        return Ok(to_login(&format!("/app/products/{id}/terms")));
-    }
     let product = state.store.product(id).await?;
     let t = &product.terms;
     let values = [&t.keywords, &t.aliases, &t.hashtags, &t.negative_keywords];
@@ -1526,7 +1479,7 @@ pub async fn terms_form(
 
 pub async fn save_terms(
     State(state): State<AppState>,
-    visit: Visit,
+    Member { visit, .. }: Member,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
@@ -1534,9 +1487,6 @@ pub async fn save_terms(
     let Ok(id) = id.parse::<i64>() else {
         return Err(PageError::NotFound);
     };
-    if visit.user.is_none() {
-        return Ok(to_login(&format!("/app/products/{id}/terms")));
-    }
     let product = state.store.product(id).await?;
     // Comma-separated in the form, lists in the API: the same validation then.
     let map: Map<String, Value> = TERM_FIELDS

@@ -133,6 +133,72 @@ impl FromRequestParts<AppState> for Visit {
     }
 }
 
+/// A logged-in visit. Anyone else is sent to the login page, and back to
+/// the page they asked for (for a form, to the overview).
+pub struct Member {
+    pub visit: Visit,
+    pub user: CurrentUser,
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(visit) = Visit::from_request_parts(parts, state).await;
+        match visit.user.clone() {
+            Some(user) => Ok(Member { visit, user }),
+            None => {
+                let next = if parts.method == axum::http::Method::GET {
+                    // The URI as the browser sent it: under `/app`, the
+                    // nested router sees it without that prefix.
+                    let uri = parts
+                        .extensions
+                        .get::<axum::extract::OriginalUri>()
+                        .map_or(&parts.uri, |o| &o.0);
+                    uri.path_and_query()
+                        .map_or("/app", |p| p.as_str())
+                        .to_owned()
+                } else {
+                    "/app".to_owned()
+                };
+                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                let mut response = axum::http::StatusCode::SEE_OTHER.into_response();
+                if let Ok(to) = format!("/app/login?next={next}").parse() {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::LOCATION, to);
+                }
+                Err(visit.finish(response))
+            }
+        }
+    }
+}
+
+/// A visit by an administrator: others get the "not allowed" page.
+pub struct Admin {
+    pub visit: Visit,
+    pub user: CurrentUser,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Member { visit, user } = Member::from_request_parts(parts, state).await?;
+        if user.user.admin() {
+            Ok(Admin { visit, user })
+        } else {
+            Err(super::PageError::Forbidden.into_response())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
