@@ -158,7 +158,7 @@ impl From<User> for UserOut {
     }
 }
 
-pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
+async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
         .map_err(anyhow::Error::from)?
@@ -179,6 +179,25 @@ async fn signup(
     State(state): State<AppState>,
     ValidJson(input): ValidJson<UserCreate>,
 ) -> Result<Json<UserOut>, ApiError> {
+    match create_account(&state, input).await? {
+        Ok(user) => Ok(Json(user.into())),
+        Err(Taken::Email) => Err(ApiError::BadRequest("Email already registered".into())),
+        Err(Taken::Username) => Err(ApiError::BadRequest("Username already taken".into())),
+    }
+}
+
+/// What made a new account impossible.
+pub(crate) enum Taken {
+    Email,
+    Username,
+}
+
+/// Hashes the password and stores a new, non-administrator account: the
+/// API's sign-up and the dashboard's. The caller says "taken" its own way.
+pub(crate) async fn create_account(
+    state: &AppState,
+    input: UserCreate,
+) -> Result<Result<User, Taken>, ApiError> {
     let hashed = hash_password(input.password).await?;
     let created = state
         .store
@@ -193,12 +212,10 @@ async fn signup(
     match created {
         Ok(user) => {
             tracing::info!(user_id = user.id, "account created");
-            Ok(Json(user.into()))
+            Ok(Ok(user))
         }
-        Err(StoreError::Conflict("email")) => {
-            Err(ApiError::BadRequest("Email already registered".into()))
-        }
-        Err(StoreError::Conflict(_)) => Err(ApiError::BadRequest("Username already taken".into())),
+        Err(StoreError::Conflict("email")) => Ok(Err(Taken::Email)),
+        Err(StoreError::Conflict(_)) => Ok(Err(Taken::Username)),
         Err(e) => Err(e.into()),
     }
 }

@@ -24,6 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(export))
 }
 
+/// The brief's columns for trend scores (`/export/trends`, and the
+/// dashboard's trends table).
+pub(crate) const TRENDS_HEADER: &[&str] =
+    &["Product ID", "Product Name", "Trend Score", "Calculated At"];
+
 /// Spreadsheet programs run cells that start with these as formulas.
 fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -95,7 +100,7 @@ pub(crate) async fn export_csv(
         "trends" => {
             let rows = state.store.trends_export(user_id).await?;
             write_csv(
-                &["Product ID", "Product Name", "Trend Score", "Calculated At"],
+                TRENDS_HEADER,
                 rows.into_iter().map(|(id, name, score, at)| {
                     vec![id.to_string(), name, format!("{score:.1}"), csv_time(at)]
                 }),

@@ -13,13 +13,13 @@ use serde_json::{Map, Value};
 
 use super::session::{Admin, Member, Visit};
 use super::{PageError, render};
-use crate::api::auth::UserCreate;
+use crate::api::auth::{Taken, UserCreate};
 use crate::api::extract::{FromBody, Source};
 use crate::app::AppState;
 use crate::auth::password::{self, Verified};
 use crate::charts::{self, Band, Bar, Series, compact};
 use crate::error::ApiError;
-use crate::store::{AdFilter, NewUser, StoreError, TrendingFilter};
+use crate::store::{AdFilter, StoreError, TrendingFilter};
 use crate::time::now_ms;
 
 type PageResult = Result<Response, PageError>;
@@ -38,6 +38,11 @@ fn safe_next(next: Option<&String>) -> String {
         Some(n) if n.starts_with("/app") && !n.starts_with("//") && !n.contains("://") => n.clone(),
         _ => "/app".into(),
     }
+}
+
+/// An id from a page's path: anything but a number is a page that does not exist.
+fn page_id(id: &str) -> Result<i64, PageError> {
+    id.parse().map_err(|_| PageError::NotFound)
 }
 
 /// A form counts only with this browser's CSRF token in it.
@@ -140,33 +145,17 @@ pub async fn signup(
         }
         Err(e) => return Err(e.into()),
     };
-    let hashed = crate::api::auth::hash_password(input.password)
-        .await
-        .map_err(PageError::from)?;
-    let created = state
-        .store
-        .create_user(NewUser {
-            username: &input.username,
-            email: &input.email,
-            hashed_password: &hashed,
-            is_admin: false,
-            now: now_ms(),
-        })
-        .await;
-    let user = match created {
+    let user = match crate::api::auth::create_account(&state, input).await? {
         Ok(user) => user,
-        Err(StoreError::Conflict(what)) => {
-            let (field, message) = if what == "email" {
-                ("email", "Email already registered")
-            } else {
-                ("username", "Username already taken")
+        Err(taken) => {
+            let (field, message) = match taken {
+                Taken::Email => ("email", "Email already registered"),
+                Taken::Username => ("username", "Username already taken"),
             };
             page.errors.insert(field.into(), message.into());
             return Ok(visit.finish(render(StatusCode::BAD_REQUEST, &page)));
         }
-        Err(e) => return Err(e.into()),
     };
-    tracing::info!(user_id = user.id, "account created from the dashboard");
     start_session(&state, &visit, user.id, &user.username, "/app")
 }
 
@@ -459,15 +448,7 @@ struct Trends {
 }
 
 const PAGE_SIZE: usize = 25;
-const STAGES: &[&str] = &[
-    "emerging",
-    "rising",
-    "exploding",
-    "peaking",
-    "saturated",
-    "declining",
-    "dormant",
-];
+const STAGES: &[&str] = &crate::refresh::STAGES;
 const PLATFORMS: &[&str] = &["tiktok", "instagram", "facebook", "youtube", "x", "reddit"];
 
 /// The trends explorer's filters, search and sort, as the URL gives them
@@ -689,9 +670,7 @@ pub async fn product(
     }: Member,
     Path(id): Path<String>,
 ) -> PageResult {
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(&id)?;
     let trend = crate::api::products::trend(&state, id).await?;
     let product = state.store.product(id).await?;
     let r = &trend.report;
@@ -844,9 +823,7 @@ async fn watch_change(
     on: bool,
 ) -> PageResult {
     check_form(&member.visit, form)?;
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(id)?;
     let user_id = member.user.user.id;
     if on {
         match state.store.watch(user_id, id, now_ms()).await {
@@ -1028,7 +1005,7 @@ struct AdsPage {
 }
 
 /// The brief's ad platforms, as `/scan-ads` names them.
-const AD_PLATFORMS: &[&str] = &["TikTok", "Facebook", "Instagram", "YouTube", "Twitter"];
+const AD_PLATFORMS: &[&str] = crate::api::ads::PLATFORMS;
 
 pub async fn ads(
     State(state): State<AppState>,
@@ -1172,7 +1149,7 @@ pub async fn trends_csv(
     let all = query.ranking(&state).await?;
     let ranked = query.apply(&all);
     let body = crate::api::export::write_csv(
-        &["Product ID", "Product Name", "Trend Score", "Calculated At"],
+        crate::api::export::TRENDS_HEADER,
         ranked.into_iter().map(|r| {
             vec![
                 r.product.id.to_string(),
@@ -1311,9 +1288,7 @@ pub async fn start_scan(
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     check_form(&visit, &form)?;
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(&id)?;
     state.store.source(id).await?;
     let Some(claimed) = state
         .scanner
@@ -1352,9 +1327,7 @@ struct ScanPage {
 }
 
 async fn scan_of(state: &AppState, id: &str) -> Result<ScanView, PageError> {
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(id)?;
     let scan = state.store.scan(id).await?;
     let max_pages = state
         .store
@@ -1457,9 +1430,7 @@ pub async fn terms_form(
     Member { visit, .. }: Member,
     Path(id): Path<String>,
 ) -> PageResult {
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(&id)?;
     let product = state.store.product(id).await?;
     let t = &product.terms;
     let values = [&t.keywords, &t.aliases, &t.hashtags, &t.negative_keywords];
@@ -1484,9 +1455,7 @@ pub async fn save_terms(
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     check_form(&visit, &form)?;
-    let Ok(id) = id.parse::<i64>() else {
-        return Err(PageError::NotFound);
-    };
+    let id = page_id(&id)?;
     let product = state.store.product(id).await?;
     // Comma-separated in the form, lists in the API: the same validation then.
     let map: Map<String, Value> = TERM_FIELDS
