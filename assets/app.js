@@ -35,3 +35,51 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   setTimeout(tick, 300);
 });
+
+// New alerts appear at the top of the alert list as they are raised, and the
+// unread count follows; the server's event stream resumes where it left off.
+document.addEventListener("DOMContentLoaded", () => {
+  const list = document.getElementById("alert-list");
+  if (!list || !list.dataset.stream || !window.EventSource) return;
+  const csrf = document.querySelector("input[name=csrf]");
+  const labels = { score_threshold: "Score level", score_jump: "Score jump", stage_change: "Stage",
+    viral_ad: "Viral ad", forecast_growth: "Forecast", new_country: "New country" };
+  const source = new EventSource(list.dataset.stream);
+  source.addEventListener("alert", (event) => {
+    const a = JSON.parse(event.data);
+    if (list.querySelector(`li[data-id="${a.id}"]`)) return;
+    const li = document.createElement("li");
+    li.className = "alert unread";
+    li.dataset.id = a.id;
+    const rule = document.createElement("span");
+    rule.className = "rule";
+    rule.textContent = labels[a.rule] || "Alert";
+    const link = document.createElement("a");
+    link.className = "message";
+    link.href = "/app/products/" + a.product_id;
+    link.textContent = a.message;
+    const time = document.createElement("time");
+    time.textContent = a.created_at.slice(0, 16).replace("T", " ") + " UTC";
+    li.append(rule, link, time);
+    if (csrf) {
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = "/app/alerts/" + a.id + "/read";
+      const token = document.createElement("input");
+      token.type = "hidden"; token.name = "csrf"; token.value = csrf.value;
+      const button = document.createElement("button");
+      button.type = "submit"; button.className = "link"; button.textContent = "Mark read";
+      form.append(token, button);
+      li.append(form);
+    }
+    list.prepend(li);
+    const none = document.getElementById("no-alerts");
+    if (none) none.remove();
+    const count = document.getElementById("unread-count");
+    if (count) {
+      const n = Number(count.dataset.count || 0) + 1;
+      count.dataset.count = n;
+      count.textContent = n + " unread";
+    }
+  });
+});

@@ -33,6 +33,7 @@ use crate::connectors::Secrets;
 use crate::connectors::http::HttpPolicy;
 use crate::error::json_detail;
 use crate::middleware;
+use crate::notify::deliver::Deliverer;
 use crate::ratelimit::RateLimiter;
 use crate::refresh::{MatcherCache, run_scheduler};
 use crate::scan::{ScanSettings, Scanner};
@@ -50,6 +51,9 @@ pub struct App {
     pub scanner: Scanner,
     /// Wakes the scheduler when product terms change (history to match again).
     pub rematch: Arc<Notify>,
+    /// Cancelled when the server starts to stop: ends live streams, which
+    /// would otherwise hold a graceful shutdown open.
+    pub stopping: CancellationToken,
 }
 
 /// Cheap to clone: every request gets one.
@@ -134,6 +138,7 @@ impl AppState {
             matcher,
             scanner,
             rematch: Arc::new(Notify::new()),
+            stopping: CancellationToken::new(),
         })))
     }
 }
@@ -314,6 +319,25 @@ impl Application {
             self.state.config.scan.enabled.then(|| {
                 tokio::spawn(self.state.scanner.clone().run_scheduler(background.clone()))
             });
+        let deliveries = self.state.config.notify.delivery_enabled.then(|| {
+            let base = format!(
+                "http://{}",
+                self.listener
+                    .local_addr()
+                    .map_or_else(|_| "localhost".to_owned(), |a| a.to_string())
+            );
+            let deliverer = Deliverer::new(store.clone(), self.state.config.notify.clone(), base);
+            tokio::spawn(deliverer.run(background.clone()))
+        });
+        // Alerts raised while the server was down are evaluated now.
+        if let Err(e) = store.evaluate_alerts(crate::time::now_ms()).await {
+            tracing::warn!(error = %e, "could not evaluate alerts at start; the next refresh will");
+        }
+        let stopping = self.state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
+        };
         let router = build_router(self.state);
         let served = axum::serve(
             self.listener,
@@ -327,6 +351,9 @@ impl Application {
         let _ = scheduler.await;
         if let Some(scans) = scans {
             let _ = scans.await;
+        }
+        if let Some(deliveries) = deliveries {
+            let _ = deliveries.await;
         }
         store.close().await;
         served

@@ -145,6 +145,144 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub scan: ScanArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// How alerts leave the server: webhooks and email.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// The address users reach this server at (for example https://scout.example.com):
+    /// links in alert emails and webhooks (the product's page, unsubscribe) start with it.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Allow webhook and SMTP targets on loopback or private addresses. Off by default,
+    /// so that the server cannot be used to probe its own network.
+    #[arg(long, env = "ALLOW_PRIVATE_TARGETS", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_targets: bool,
+
+    /// Deliver queued webhooks and emails from this instance (any number of
+    /// instances may: each delivery is sent by one of them).
+    #[arg(long, env = "DELIVERY_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub delivery_enabled: bool,
+
+    /// Timeout of one webhook request, in seconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout_seconds: u64,
+
+    /// SMTP server for alert emails (email is off without it).
+    #[arg(long, env = "SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port.
+    #[arg(long, env = "SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+
+    /// SMTP user name.
+    #[arg(long, env = "SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password (never logged or shown).
+    #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// SMTP connection security: starttls, tls or none.
+    #[arg(long, env = "SMTP_SECURITY", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_security: String,
+
+    /// Sender of alert emails, e.g. "MarketScout <alerts@example.com>".
+    #[arg(long, env = "SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// Hour of the day (UTC) when daily digests are sent.
+    #[arg(long, env = "DIGEST_HOUR_UTC", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=23))]
+    pub digest_hour_utc: u32,
+}
+
+impl NotifyArgs {
+    pub fn into_config(self) -> anyhow::Result<NotifyConfig> {
+        let public_url = match self.public_url.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => {
+                let parsed = url::Url::parse(raw)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if parsed.is_none() {
+                    bail!(
+                        "PUBLIC_URL must be an http(s) URL such as https://scout.example.com, not {raw:?}"
+                    );
+                }
+                Some(raw.trim_end_matches('/').to_owned())
+            }
+            _ => None,
+        };
+        let smtp = match self.smtp_host.as_deref().map(str::trim) {
+            Some(host) if !host.is_empty() => {
+                let from = self
+                    .smtp_from
+                    .filter(|f| !f.trim().is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("SMTP_FROM is required when SMTP_HOST is set")
+                    })?;
+                let settings = crate::notify::email::SmtpSettings {
+                    host: host.to_owned(),
+                    port: self.smtp_port,
+                    username: self.smtp_username.filter(|u| !u.is_empty()),
+                    password: self.smtp_password.filter(|p| !p.is_empty()),
+                    security: self
+                        .smtp_security
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("SMTP_SECURITY: {e}"))?,
+                    from,
+                    timeout: Duration::from_secs(self.webhook_timeout_seconds.max(10)),
+                };
+                settings
+                    .from
+                    .trim()
+                    .parse::<lettre::message::Mailbox>()
+                    .map_err(|e| anyhow::anyhow!("SMTP_FROM is not an email address: {e}"))?;
+                Some(settings)
+            }
+            _ => None,
+        };
+        Ok(NotifyConfig {
+            public_url,
+            allow_private_targets: self.allow_private_targets,
+            delivery_enabled: self.delivery_enabled,
+            webhook_timeout: Duration::from_secs(self.webhook_timeout_seconds),
+            smtp,
+            digest_hour_utc: self.digest_hour_utc,
+            retry_base: NotifyConfig::default().retry_base,
+        })
+    }
+}
+
+/// The validated delivery settings.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub public_url: Option<String>,
+    pub allow_private_targets: bool,
+    pub delivery_enabled: bool,
+    pub webhook_timeout: Duration,
+    pub smtp: Option<crate::notify::email::SmtpSettings>,
+    pub digest_hour_utc: u32,
+    /// The first retry's wait; later ones double (tests shorten it).
+    pub retry_base: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            allow_private_targets: false,
+            delivery_enabled: true,
+            webhook_timeout: Duration::from_secs(10),
+            smtp: None,
+            digest_hour_utc: 7,
+            retry_base: Duration::from_secs(10),
+        }
+    }
 }
 
 /// How sources are scanned: by the server's scheduler and by `marketscout scan`.
@@ -233,6 +371,7 @@ pub struct Config {
     /// `None`: no scheduled full refresh.
     pub refresh_interval: Option<Duration>,
     pub scan: ScanConfig,
+    pub notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -316,6 +455,7 @@ impl ServeArgs {
             refresh_interval: (self.refresh_interval_minutes > 0)
                 .then(|| Duration::from_secs(60 * self.refresh_interval_minutes)),
             scan: self.scan.into_config(),
+            notify: self.notify.into_config()?,
         })
     }
 }

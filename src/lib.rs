@@ -15,6 +15,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod middleware;
+pub mod notify;
 pub mod ratelimit;
 pub mod refresh;
 pub mod scan;

@@ -474,6 +474,7 @@ pub async fn refresh_products(
             .collect();
         store.save_platform_norms(&rows, now).await?;
     }
+    evaluate_alerts(store, now).await;
     summary.millis = started.elapsed().as_millis();
     Ok(summary)
 }
@@ -499,12 +500,29 @@ pub async fn refresh_one(
     store
         .write_refresh(&results, &ad_scores, &input.previous_scores, true, now)
         .await?;
+    evaluate_alerts(store, now).await;
     let record = store.latest_score_record(product).await?;
     let report = results
         .pop()
         .expect("one product in, one report out")
         .report;
     Ok((report, record))
+}
+
+/// Raises the alerts the refresh's new scores call for. A failure is logged,
+/// not returned: the scores are stored, and the products stay marked for the
+/// next evaluation, so nothing is lost.
+async fn evaluate_alerts(store: &Store, now: Millis) {
+    match store.evaluate_alerts(now).await {
+        Ok(e) if !e.alerts.is_empty() => tracing::info!(
+            alerts = e.alerts.len(),
+            deliveries = e.deliveries,
+            watches = e.watches,
+            "raised alerts"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "evaluating alerts failed; the next refresh retries"),
+    }
 }
 
 /// Refreshes every product.

@@ -3,6 +3,7 @@
 //! one list (utoipa-axum), so the OpenAPI document cannot drift from them.
 
 pub mod ads;
+pub mod alerts;
 pub mod auth;
 pub mod discover;
 pub mod export;
@@ -14,6 +15,7 @@ pub mod products;
 pub mod quality;
 pub mod sources;
 pub mod watchlists;
+pub mod webhooks;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,6 +33,7 @@ use crate::app::AppState;
         (name = "ads", description = "Advertisements seen for products"),
         (name = "insights", description = "Viral ads, heat map, trending products, trend scores"),
         (name = "watchlists", description = "Each user's watched products and alerts"),
+        (name = "alerts", description = "Alerts on watched products: rules, read state, live stream, webhooks and email"),
         (name = "export", description = "CSV exports"),
         (name = "ingest", description = "Observations of content on the platforms"),
         (name = "sources", description = "Where observations come from, and their scans (administrators)"),
@@ -66,6 +69,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(ads::router())
         .merge(insights::router())
         .merge(watchlists::router())
+        .merge(alerts::router())
+        .merge(webhooks::router())
         .merge(export::router())
         .merge(ingest::router())
         .merge(quality::router())

@@ -11,9 +11,8 @@ use utoipa_axum::routes;
 use super::extract::{Fields, FromBody, MAX_ID, PathId, ValidJson};
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::engine::alerts::{WatchChange, alerts_for};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
-use crate::store::{StoreError, WatchlistEntry};
+use crate::store::{AlertFilter, StoreError, WatchlistEntry};
 use crate::time::{iso, now_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -149,8 +148,8 @@ pub struct AlertsResponse {
     pub alerts: Vec<String>,
 }
 
-/// What changed on the caller's watched products since their last check:
-/// score moves and new viral ads. Each change is reported once.
+/// The caller's unread alerts, as messages, newest first (at most 1,000).
+/// `GET /alerts` gives them with their details; `POST /alerts/read-all` clears them.
 #[utoipa::path(get, path = "/check-alerts", tag = "watchlists",
     security(("bearer" = [])),
     responses(
@@ -162,16 +161,18 @@ async fn check_alerts(
     State(state): State<AppState>,
     current: CurrentUser,
 ) -> Result<Json<AlertsResponse>, ApiError> {
-    let alerts = state
+    let rows = state
         .store
-        .check_watchlist(current.user.id, |c| {
-            alerts_for(&WatchChange {
-                product_name: &c.product_name,
-                seen_score: c.seen_score,
-                latest_score: c.latest_score,
-                new_ads: &c.new_ads,
-            })
-        })
+        .alerts(
+            current.user.id,
+            &AlertFilter {
+                unread_only: true,
+                limit: 1_000,
+                ..Default::default()
+            },
+        )
         .await?;
-    Ok(Json(AlertsResponse { alerts }))
+    Ok(Json(AlertsResponse {
+        alerts: rows.into_iter().map(|a| a.message).collect(),
+    }))
 }

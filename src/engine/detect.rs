@@ -48,6 +48,16 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Emerging,
+        Stage::Rising,
+        Stage::Exploding,
+        Stage::Peaking,
+        Stage::Saturated,
+        Stage::Declining,
+        Stage::Dormant,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Emerging => "emerging",

@@ -3,6 +3,7 @@
 //! `docs/ARCHITECTURE.md` ("Portable SQL"); one module per aggregate.
 
 mod ads;
+mod alerts;
 mod changes;
 mod observations;
 mod products;
@@ -12,6 +13,7 @@ mod tokens;
 mod trends;
 mod users;
 mod watchlists;
+mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use ads::{Ad, AdFilter, NewAd, ViralAdRow};
+pub use alerts::{AlertFilter, AlertRow, Evaluation, WatchRules};
 pub use observations::IngestCounts;
 pub use products::{NewProduct, Product, ProductPatch, Terms, TermsVersion};
 pub use scores::{PlaceRow, ScoreRecord, TrendingFilter, TrendingRow};
@@ -33,7 +36,8 @@ pub use trends::{
     StoredContent, brief_platform, observation_platform,
 };
 pub use users::{NewUser, User};
-pub use watchlists::{AlertCursor, WatchlistEntry, WatchlistExportRow};
+pub use watchlists::{WatchlistEntry, WatchlistExportRow};
+pub use webhooks::{Claimed, DeliveryRow, Outcome, WebhookRow};
 
 use crate::config::DatabaseUrl;
 
@@ -88,6 +92,8 @@ pub struct Store {
     /// Bumped by every committed write of this process: readers that cache
     /// results compare it to know whether what they hold may be stale.
     data_version: Arc<AtomicU64>,
+    /// Tells waiting readers (live alert streams) that the data changed.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// True while the change watcher sees other instances' writes (`changes.rs`).
     watching: Arc<AtomicBool>,
 }
@@ -155,6 +161,7 @@ impl Store {
             pool,
             backend,
             data_version: Arc::new(AtomicU64::new(0)),
+            changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             watching: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -214,7 +221,13 @@ impl Store {
     }
 
     fn bump_version(&self) {
-        self.data_version.fetch_add(1, Ordering::Release);
+        let version = self.data_version.fetch_add(1, Ordering::Release) + 1;
+        self.changed.send_replace(version);
+    }
+
+    /// Wakes on every change of the data, here or (seen by the change feed) elsewhere.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     fn set_watching(&self, on: bool) {

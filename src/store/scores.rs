@@ -32,7 +32,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // The product's row first: a missing product is "not found", not a foreign-key error.
         let updated = sqlx::query(
-            "UPDATE products SET latest_score = $1, latest_score_at = $2 WHERE id = $3",
+            "UPDATE products SET latest_score = $1, latest_score_at = $2, \
+             alerts_dirty = alerts_dirty + 1 WHERE id = $3",
         )
         .bind(score)
         .bind(now)
@@ -44,8 +45,9 @@ impl Store {
             return Err(StoreError::NotFound("product"));
         }
         let record: ScoreRecord = sqlx::query_as(
-            "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id, product_id, score, ad_count, calculated_at",
+            "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at, stage) \
+             VALUES ($1, $2, $3, $4, (SELECT stage FROM products WHERE id = $1)) \
+             RETURNING id, product_id, score, ad_count, calculated_at",
         )
         .bind(product_id)
         .bind(score)

@@ -437,7 +437,8 @@ impl Store {
             sqlx::query(
                 "UPDATE products SET latest_score = $1, latest_score_at = $2, stage = $3, \
                  change_7d = $4, attention_7d = $5, report = $6, report_at = $2, active_at = $7, \
-                 ad_count = (SELECT COUNT(*) FROM ads WHERE ads.product_id = $8) WHERE id = $8",
+                 ad_count = (SELECT COUNT(*) FROM ads WHERE ads.product_id = $8), \
+                 alerts_dirty = alerts_dirty + 1 WHERE id = $8",
             )
             .bind(rep.score)
             .bind(now)
@@ -457,11 +458,13 @@ impl Store {
                 };
             if moved {
                 sqlx::query(
-                    "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at) \
-                     SELECT id, latest_score, ad_count, $2 FROM products WHERE id = $1",
+                    "INSERT INTO trend_scores \
+                       (product_id, score, ad_count, calculated_at, stage, forecast_growth) \
+                     SELECT id, latest_score, ad_count, $2, stage, $3 FROM products WHERE id = $1",
                 )
                 .bind(r.product_id)
                 .bind(now)
+                .bind(rep.forecast.as_ref().map(|f| f.growth_7d_pct))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;

@@ -16,19 +16,6 @@ pub struct WatchlistExportRow {
     pub added_at: Millis,
 }
 
-/// What one watched product did since the caller last checked: the inputs of
-/// the alert rules, read in the same transaction that moves the cursors.
-#[derive(Debug, Clone)]
-pub struct AlertCursor {
-    pub product_id: i64,
-    pub product_name: String,
-    /// The score the user last saw (None if there was none yet) and the latest one.
-    pub seen_score: Option<f64>,
-    pub latest_score: Option<f64>,
-    /// Ads created since the last check: (platform, engagement score), oldest first.
-    pub new_ads: Vec<(String, i64)>,
-}
-
 impl Store {
     pub async fn watchlist(&self, user_id: i64) -> StoreResult<Vec<WatchlistEntry>> {
         sqlx::query_as(
@@ -40,7 +27,7 @@ impl Store {
         .map_err(StoreError::classify)
     }
 
-    /// Adds a product to a user's watchlist; alerts start from what exists now.
+    /// Adds a product to a user's watchlist; alerts start from what is true now.
     pub async fn watch(
         &self,
         user_id: i64,
@@ -56,16 +43,15 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound("product"));
         }
+        let state = Self::watch_snapshot(&mut tx, user_id, product_id).await?;
         let entry = sqlx::query_as(
-            "INSERT INTO watchlists (user_id, product_id, created_at, seen_score_id, seen_ad_id) \
-             VALUES ($1, $2, $3, \
-               COALESCE((SELECT MAX(id) FROM trend_scores WHERE product_id = $2), 0), \
-               COALESCE((SELECT MAX(id) FROM ads WHERE product_id = $2), 0)) \
-             RETURNING id, user_id, product_id, created_at",
+            "INSERT INTO watchlists (user_id, product_id, created_at, rule_state) \
+             VALUES ($1, $2, $3, $4) RETURNING id, user_id, product_id, created_at",
         )
         .bind(user_id)
         .bind(product_id)
         .bind(now)
+        .bind(state)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "watchlist entry"))?;
@@ -86,75 +72,6 @@ impl Store {
             return Err(StoreError::NotFound("watchlist entry"));
         }
         self.commit(tx).await
-    }
-
-    /// Reads what changed on each watched product since the last check, hands it
-    /// to `rules`, and moves the cursors forward in the same transaction, so a
-    /// change is reported exactly once even when two checks race.
-    pub async fn check_watchlist<R>(&self, user_id: i64, rules: R) -> StoreResult<Vec<String>>
-    where
-        R: Fn(&AlertCursor) -> Vec<String>,
-    {
-        let mut tx = self.begin_write().await?;
-        let entries: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT w.id, w.product_id, p.name, w.seen_score_id, w.seen_ad_id \
-             FROM watchlists w JOIN products p ON p.id = w.product_id \
-             WHERE w.user_id = $1 ORDER BY w.id",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::classify)?;
-        let mut messages = Vec::new();
-        for (entry_id, product_id, product_name, seen_score_id, seen_ad_id) in entries {
-            let seen_score: Option<(f64,)> =
-                sqlx::query_as("SELECT score FROM trend_scores WHERE id = $1")
-                    .bind(seen_score_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::classify)?;
-            let latest: Option<(i64, f64)> = sqlx::query_as(
-                "SELECT id, score FROM trend_scores WHERE product_id = $1 AND id > $2 \
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(product_id)
-            .bind(seen_score_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
-            let new_ads: Vec<(i64, String, i64)> = sqlx::query_as(
-                "SELECT id, platform, engagement_score FROM ads WHERE product_id = $1 AND id > $2 \
-                 ORDER BY id",
-            )
-            .bind(product_id)
-            .bind(seen_ad_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
-            let cursor = AlertCursor {
-                product_id,
-                product_name,
-                seen_score: seen_score.map(|s| s.0),
-                latest_score: latest.map(|l| l.1),
-                new_ads: new_ads.iter().map(|(_, p, s)| (p.clone(), *s)).collect(),
-            };
-            messages.extend(rules(&cursor));
-            let next_score_id = latest.map_or(seen_score_id, |l| l.0);
-            let next_ad_id = new_ads.last().map_or(seen_ad_id, |a| a.0);
-            if next_score_id != seen_score_id || next_ad_id != seen_ad_id {
-                sqlx::query(
-                    "UPDATE watchlists SET seen_score_id = $1, seen_ad_id = $2 WHERE id = $3",
-                )
-                .bind(next_score_id)
-                .bind(next_ad_id)
-                .bind(entry_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
-            }
-        }
-        self.commit(tx).await?;
-        Ok(messages)
     }
 
     pub async fn watchlist_export(&self, user_id: i64) -> StoreResult<Vec<WatchlistExportRow>> {

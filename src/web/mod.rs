@@ -7,6 +7,7 @@
 //! the query, call the store, hand plain values to a template. Charts are SVG
 //! strings from [`crate::charts`].
 
+mod alerts;
 mod pages;
 pub mod session;
 
@@ -56,7 +57,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sources/{id}/scan", post(pages::start_scan))
         .route("/scans/{id}", get(pages::scan))
         .route("/scans/{id}/progress", get(pages::scan_progress))
-        .route("/watchlist", get(pages::watchlist))
+        .route("/watchlist", get(alerts::watchlist))
+        .route("/watchlist/{id}/snooze", post(alerts::snooze))
+        .route("/alerts/{id}/read", post(alerts::read_alert))
+        .route("/alerts/read-all", post(alerts::read_all))
+        .route("/alerts/stream", get(alerts::stream))
+        .route("/alerts/email", post(alerts::email_settings))
+        .route("/webhooks", post(alerts::add_webhook))
+        .route("/webhooks/{id}/test", post(alerts::test_webhook))
+        .route("/webhooks/{id}/delete", post(alerts::delete_webhook))
+        .route(
+            "/unsubscribe",
+            get(alerts::unsubscribe_form).post(alerts::unsubscribe),
+        )
         .route("/trends.csv", get(pages::trends_csv))
         .route("/export/{kind}", get(pages::export))
         .route("/products/{id}", get(pages::product))
@@ -166,6 +179,10 @@ pub fn error_page(status: StatusCode) -> Response {
             "Too many attempts",
             "Too many sign-ups or log-ins from here in a short time. Wait a minute, then try again.",
         ),
+        StatusCode::BAD_REQUEST => (
+            "That did not work",
+            "The form sent something this page does not offer. Go back, reload the page and try again.",
+        ),
         StatusCode::FORBIDDEN => (
             "Not allowed",
             "This page is for administrators, or your form expired: go back, reload the page and try again.",
@@ -196,6 +213,8 @@ fn not_found() -> Response {
 pub enum PageError {
     NotFound,
     Forbidden,
+    /// A form sent a value no page offers.
+    BadRequest,
     Internal(anyhow::Error),
 }
 
@@ -223,6 +242,7 @@ impl IntoResponse for PageError {
         match self {
             PageError::NotFound => error_page(StatusCode::NOT_FOUND),
             PageError::Forbidden => error_page(StatusCode::FORBIDDEN),
+            PageError::BadRequest => error_page(StatusCode::BAD_REQUEST),
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "a page failed");
                 error_page(StatusCode::INTERNAL_SERVER_ERROR)

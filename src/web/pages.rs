@@ -24,7 +24,7 @@ use crate::time::now_ms;
 
 type PageResult = Result<Response, PageError>;
 
-fn redirect(to: &str) -> Response {
+pub(super) fn redirect(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         response.headers_mut().insert(LOCATION, v);
@@ -41,12 +41,12 @@ fn safe_next(next: Option<&String>) -> String {
 }
 
 /// An id from a page's path: anything but a number is a page that does not exist.
-fn page_id(id: &str) -> Result<i64, PageError> {
+pub(super) fn page_id(id: &str) -> Result<i64, PageError> {
     id.parse().map_err(|_| PageError::NotFound)
 }
 
 /// A form counts only with this browser's CSRF token in it.
-fn check_form(visit: &Visit, form: &HashMap<String, String>) -> Result<(), PageError> {
+pub(super) fn check_form(visit: &Visit, form: &HashMap<String, String>) -> Result<(), PageError> {
     if visit.csrf_ok(form.get("csrf").map(String::as_str)) {
         Ok(())
     } else {
@@ -278,7 +278,7 @@ pub struct Row {
     pub spark: String,
 }
 
-fn change_text(change: Option<f64>) -> (String, &'static str) {
+pub(super) fn change_text(change: Option<f64>) -> (String, &'static str) {
     match change {
         Some(c) if c > 0.5 => (format!("+{c:.0}%"), "up"),
         Some(c) if c < -0.5 => (format!("{c:.0}%"), "down"),
@@ -342,6 +342,9 @@ struct Overview {
     trending: Vec<Row>,
     ads: Vec<AdCard>,
     watched: usize,
+    /// The newest unread alerts, and how many are unread in all.
+    alerts: Vec<super::alerts::AlertItem>,
+    unread: i64,
 }
 
 pub async fn overview(
@@ -383,6 +386,17 @@ pub async fn overview(
         })
         .collect();
     let watched = state.store.watchlist(current.user.id).await?.len();
+    let unread_alerts = state
+        .store
+        .alerts(
+            current.user.id,
+            &crate::store::AlertFilter {
+                unread_only: true,
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await?;
     let page = Overview {
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
@@ -391,6 +405,8 @@ pub async fn overview(
         trending: rows(&state, ranked, true).await?,
         ads,
         watched,
+        alerts: super::alerts::alert_items(unread_alerts),
+        unread: state.store.unread_alert_count(current.user.id).await?,
     };
     Ok(visit.finish(render(StatusCode::OK, &page)))
 }
@@ -1071,63 +1087,7 @@ pub async fn ads(
     Ok(visit.finish(render(StatusCode::OK, &page)))
 }
 
-// --------------------------------------------------------------- watchlist
-
-#[derive(Template)]
-#[template(path = "watchlist.html")]
-struct WatchlistPage {
-    user: Option<String>,
-    csrf: String,
-    rows: Vec<Row>,
-}
-
-pub async fn watchlist(
-    State(state): State<AppState>,
-    Member {
-        visit,
-        user: current,
-    }: Member,
-) -> PageResult {
-    let mut rows = Vec::new();
-    for entry in state.store.watchlist(current.user.id).await? {
-        let product = match state.store.product(entry.product_id).await {
-            Ok(p) => p,
-            Err(StoreError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let report = match state.store.trend_report(product.id).await? {
-            Some((json, _)) => serde_json::from_str::<crate::refresh::StoredReport>(&json).ok(),
-            None => None,
-        };
-        let (change, direction) = change_text(report.as_ref().and_then(|r| r.change_7d_pct));
-        let attention = report
-            .as_ref()
-            .map(|r| r.history.attention.clone())
-            .unwrap_or_default();
-        rows.push(Row {
-            id: product.id,
-            score: report
-                .as_ref()
-                .map_or("–".into(), |r| format!("{:.0}", r.score)),
-            stage: report
-                .as_ref()
-                .map_or("dormant".into(), |r| r.stage.clone()),
-            change,
-            direction,
-            spark: charts::sparkline(
-                &format!("{}: attention over the last 30 days", product.name),
-                &attention[attention.len().saturating_sub(30)..],
-            ),
-            name: product.name,
-        });
-    }
-    let page = WatchlistPage {
-        user: visit.username().map(str::to_owned),
-        csrf: visit.csrf.clone(),
-        rows,
-    };
-    Ok(visit.finish(render(StatusCode::OK, &page)))
-}
+// ----------------------------------------------------------------- exports
 
 /// The brief's CSV exports (`watchlist`, `trends`) for the logged-in user.
 pub async fn export(

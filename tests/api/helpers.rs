@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use marketscout::app::{AppState, Application};
-use marketscout::config::{Config, CorsOrigins, DatabaseUrl, RateLimitConfig, ScanConfig};
+use marketscout::config::{
+    Config, CorsOrigins, DatabaseUrl, NotifyConfig, RateLimitConfig, ScanConfig,
+};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -79,6 +81,11 @@ pub fn base_config(database: DatabaseUrl) -> Config {
         scan: ScanConfig {
             enabled: false,
             ..ScanConfig::default()
+        },
+        // Tests' webhook receivers and mail sinks listen on loopback.
+        notify: NotifyConfig {
+            allow_private_targets: true,
+            ..NotifyConfig::default()
         },
     }
 }
@@ -223,6 +230,16 @@ impl TestApp {
     pub async fn post_json_auth(&self, path: &str, body: &Value, token: &str) -> Response {
         self.client
             .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json_auth(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.client
+            .patch(self.url(path))
             .bearer_auth(token)
             .json(body)
             .send()

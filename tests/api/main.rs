@@ -3,17 +3,21 @@
 //! MARKETSCOUT_TEST_DATABASE_URL is set).
 
 mod ads;
+mod alerts;
 mod auth;
 mod cli;
 mod contract;
+mod email;
 mod helpers;
 mod ingest;
 mod insights;
 mod products;
 mod ratelimit;
+mod receiver;
 mod scan_runs;
 mod scans;
 mod security;
+mod smtp_sink;
 mod sources;
 mod trends;
 mod watchlists;

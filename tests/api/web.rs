@@ -792,3 +792,105 @@ async fn a_products_terms_are_edited_in_a_form_with_the_apis_validation() {
         serde_json::json!(["moon boots"])
     );
 }
+
+#[tokio::test]
+async fn the_alert_centre_lists_alerts_marks_them_read_snoozes_and_adds_webhooks() {
+    let app = spawn_app_with(|c| c.notify.allow_private_targets = false).await;
+    let mut browser = signed_up(&app, "gina").await;
+    let lamp = app.product("Sunset Lamp").await;
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    let csrf = csrf_of(&html);
+    browser
+        .post(
+            &app,
+            &format!("/app/products/{lamp}/watch"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let viral = "🔥 VIRAL deal of the day! Get yours now before they sell out!!";
+    app.ad(lamp, "TikTok", viral, None).await;
+
+    let (_, overview) = browser.get(&app, "/app").await;
+    assert!(
+        overview.contains("1 unread"),
+        "the overview shows unread alerts"
+    );
+    assert!(overview.contains("New viral ad detected for Sunset Lamp on TikTok!"));
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert!(html.contains("data-stream=\"/app/alerts/stream\""));
+    let id = app.scalar("SELECT MAX(id) FROM alerts").await;
+    let res = browser
+        .post(&app, &format!("/app/alerts/{id}/read"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.headers()[LOCATION], "/app/watchlist#alerts");
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert!(html.contains("0 unread"));
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/alerts/{id}/read"),
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+
+    let watch = app.scalar("SELECT MAX(id) FROM watchlists").await;
+    browser
+        .post(
+            &app,
+            &format!("/app/watchlist/{watch}/snooze"),
+            &[("csrf", &csrf), ("hours", "168")],
+        )
+        .await;
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert!(html.contains("Snoozed until"));
+    let res = browser
+        .post(
+            &app,
+            &format!("/app/watchlist/{watch}/snooze"),
+            &[("csrf", &csrf), ("hours", "5")],
+        )
+        .await;
+    assert_eq!(res.status(), 400, "only the offered choices");
+
+    let res = browser
+        .post(
+            &app,
+            "/app/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("format", "json"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("This URL cannot be used"), "{html}");
+    assert!(
+        html.contains("value=\"http://127.0.0.1:9/hook\""),
+        "what was typed is kept"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhooks").await, 0);
+
+    let res = browser
+        .post(
+            &app,
+            "/app/alerts/email",
+            &[("csrf", &csrf), ("email_alerts", "daily")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert!(html.contains("<option value=\"daily\" selected>"));
+    assert!(html.contains("no mail settings yet"));
+
+    // The live stream needs a session like every other page.
+    let res = app
+        .client
+        .get(app.url("/app/alerts/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
