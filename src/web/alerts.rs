@@ -88,6 +88,8 @@ struct WatchlistPage {
     rows: Vec<WatchRow>,
     alerts: Vec<AlertItem>,
     unread: i64,
+    /// Where the live stream starts: the newest alert when the page was read.
+    stream_after: i64,
     email_alerts: String,
     email_choices: &'static [&'static str],
     smtp: bool,
@@ -164,6 +166,9 @@ async fn watchlist_page(
             },
         });
     }
+    // Read before the list: an alert raised in between comes twice (the
+    // script drops the repeat), never zero times.
+    let stream_after = state.store.last_alert_id(user_id).await?;
     let alerts = state
         .store
         .alerts(
@@ -193,6 +198,7 @@ async fn watchlist_page(
         rows,
         alerts: alert_items(alerts),
         unread: state.store.unread_alert_count(user_id).await?,
+        stream_after,
         email_alerts: state.store.email_alerts(user_id).await?,
         email_choices: &EMAIL_CHOICES,
         smtp: state.config.notify.smtp.is_some(),
@@ -239,12 +245,21 @@ pub async fn read_all(
 }
 
 /// Live alerts for the logged-in user (the pages' script listens to it).
+/// Starts after `?after=` (the newest alert the page was rendered with, so
+/// nothing raised between the render and the connection is missed), or after
+/// `Last-Event-ID` when the browser reconnects.
 pub async fn stream(
     State(state): State<AppState>,
     member: Member,
     headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let sse = live_alerts(&state, member.user.user.id, last_event_id(&headers)).await?;
+    let after = last_event_id(&headers).or_else(|| {
+        q.get("after")
+            .and_then(|a| a.parse::<i64>().ok())
+            .filter(|a| *a >= 0)
+    });
+    let sse = live_alerts(&state, member.user.user.id, after).await?;
     Ok(sse.into_response())
 }
 

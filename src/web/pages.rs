@@ -345,6 +345,7 @@ struct Overview {
     /// The newest unread alerts, and how many are unread in all.
     alerts: Vec<super::alerts::AlertItem>,
     unread: i64,
+    stream_after: i64,
 }
 
 pub async fn overview(
@@ -386,6 +387,7 @@ pub async fn overview(
         })
         .collect();
     let watched = state.store.watchlist(current.user.id).await?.len();
+    let stream_after = state.store.last_alert_id(current.user.id).await?;
     let unread_alerts = state
         .store
         .alerts(
@@ -407,6 +409,7 @@ pub async fn overview(
         watched,
         alerts: super::alerts::alert_items(unread_alerts),
         unread: state.store.unread_alert_count(current.user.id).await?,
+        stream_after,
     };
     Ok(visit.finish(render(StatusCode::OK, &page)))
 }

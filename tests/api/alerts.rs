@@ -635,3 +635,38 @@ async fn a_daily_digest_gathers_the_days_alerts_in_one_email() {
     assert!(subject.contains("3 alerts"), "{subject}");
     assert!(mail[0].data.contains("Facebook"));
 }
+
+#[tokio::test]
+async fn a_delivery_leased_by_an_instance_that_died_is_sent_once_after_its_lease_lapses() {
+    let app = spawn_app_with(|c| c.notify.delivery_enabled = false).await;
+    let receiver = Receiver::start(0).await;
+    let (token, lamp, _) = watching_viral_ads(&app, "ann").await;
+    register(&app, &token, &receiver.url, "json").await;
+    app.ad(lamp, "TikTok", VIRAL, None).await;
+    app.ad(lamp, "YouTube", VIRAL, None).await;
+    let store = app.state.store.clone();
+    let now = marketscout::time::now_ms();
+
+    // An instance leases both deliveries and dies before sending them.
+    let leased = store.claim_deliveries(now, 60_000, 32, 50).await.unwrap();
+    assert_eq!(leased.iter().map(Vec::len).sum::<usize>(), 2);
+    let survivor = Deliverer::new(store.clone(), app.state.config.notify.clone(), app.base.clone());
+    let round = survivor.round(now + 1_000).await.unwrap();
+    assert_eq!(round.delivered, 0, "a held lease is respected");
+    // Once the lease lapses, another instance sends them, in order, once.
+    let round = survivor.round(now + 61_000).await.unwrap();
+    assert_eq!(round.delivered, 2);
+    assert_eq!(survivor.round(now + 62_000).await.unwrap().delivered, 0);
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    let messages: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["alert"]["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "🔥 New viral ad detected for Lamp on TikTok!",
+            "🔥 New viral ad detected for Lamp on YouTube!"
+        ]
+    );
+}

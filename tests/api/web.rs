@@ -817,7 +817,7 @@ async fn the_alert_centre_lists_alerts_marks_them_read_snoozes_and_adds_webhooks
     );
     assert!(overview.contains("New viral ad detected for Sunset Lamp on TikTok!"));
     let (_, html) = browser.get(&app, "/app/watchlist").await;
-    assert!(html.contains("data-stream=\"/app/alerts/stream\""));
+    assert!(html.contains(&format!("data-stream=\"/app/alerts/stream?after={}\"", app.scalar("SELECT MAX(id) FROM alerts").await)));
     let id = app.scalar("SELECT MAX(id) FROM alerts").await;
     let res = browser
         .post(&app, &format!("/app/alerts/{id}/read"), &[("csrf", &csrf)])

@@ -392,6 +392,15 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
 
         v.click("table.ranked tbody tr:first-child th a").await;
         v.arrives_under("/app/products/").await;
+        let product_id: i64 = v
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .trim_start_matches("/app/products/")
+            .parse()
+            .unwrap();
         let score: i64 = v.text("#score").await.parse().unwrap();
         assert!((0..=100).contains(&score));
         v.page("product").await;
@@ -427,6 +436,43 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
                 && csv.lines().count() == 2,
             "{csv}"
         );
+
+        // An alert arrives while the page is open: a viral ad for the watched
+        // product appears at the top of the alert list without a reload.
+        let res = app
+            .client
+            .post(app.url("/ads"))
+            .json(&json!({
+                "product_id": product_id,
+                "platform": "YouTube",
+                "ad_content": "🔥 VIRAL deal of the day! Get yours now before they sell out!!",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let started = std::time::Instant::now();
+        let mut live = String::new();
+        while started.elapsed() < Duration::from_secs(5) {
+            if let Ok(e) = v
+                .client
+                .find(Locator::Css("#alert-list"))
+                .await
+                && let Ok(text) = e.text().await
+            {
+                live = text;
+                if live.contains("New viral ad detected") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            live.contains("New viral ad detected"),
+            "no live alert: {live:?} ({width}px)"
+        );
+        assert!(v.text("#unread-count").await.contains("unread"));
+        v.page("watchlist-live-alert").await;
 
         v.open("/app/ads").await;
         v.page("ads").await;
