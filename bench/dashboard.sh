@@ -72,6 +72,21 @@ curl -fsS -o /dev/null -c "$JAR" -b "$JAR" -X POST "$BASE/app/signup" \
 COOKIE=$(awk '$6 == "ms_session" || $6 == "ms_csrf" { printf "%s=%s; ", $6, $7 }' "$JAR")
 PRODUCT=$(curl -fsS -b "$JAR" "$BASE/app" | grep -o '/app/products/[0-9]*' | head -n 1)
 
+# The bench user watches 50 products, and a viral ad for each raises real alerts (through the
+# rules, as a scan would), so the overview and the alert centre show unread alerts.
+TOKEN=$(curl -fsS -X POST "$BASE/token" -d "username=bench&password=bench-password" \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+for id in $(seq 1 50); do
+  curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d "{\"product_id\": $id}" "$BASE/watchlists"
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    -d "{\"product_id\": $id, \"platform\": \"TikTok\", \"ad_content\": \"VIRAL deal of the day! Get yours now before they sell out!!\"}" \
+    "$BASE/ads"
+done
+ALERTS=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/alerts?limit=1" \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["unread"])')
+echo "the bench user watches 50 products and has $ALERTS unread alerts"
+
 PAGES=(
   "/app|overview"
   "/app/trends|trends explorer"
@@ -79,6 +94,7 @@ PAGES=(
   "$PRODUCT|product page"
   "/app/heat-map|heat map"
   "/app/ads|ad scanner"
+  "/app/watchlist|watchlist and alert centre"
 )
 
 echo

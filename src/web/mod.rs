@@ -9,6 +9,7 @@
 
 mod alerts;
 mod pages;
+mod rules;
 pub mod session;
 
 use askama::Template;
@@ -63,6 +64,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/alerts/read-all", post(alerts::read_all))
         .route("/alerts/stream", get(alerts::stream))
         .route("/alerts/email", post(alerts::email_settings))
+        .route(
+            "/alerts/rules",
+            get(rules::rules_form).post(rules::save_rules),
+        )
         .route("/webhooks", post(alerts::add_webhook))
         .route("/webhooks/{id}/test", post(alerts::test_webhook))
         .route("/webhooks/{id}/delete", post(alerts::delete_webhook))

@@ -650,7 +650,11 @@ async fn a_delivery_leased_by_an_instance_that_died_is_sent_once_after_its_lease
     // An instance leases both deliveries and dies before sending them.
     let leased = store.claim_deliveries(now, 60_000, 32, 50).await.unwrap();
     assert_eq!(leased.iter().map(Vec::len).sum::<usize>(), 2);
-    let survivor = Deliverer::new(store.clone(), app.state.config.notify.clone(), app.base.clone());
+    let survivor = Deliverer::new(
+        store.clone(),
+        app.state.config.notify.clone(),
+        app.base.clone(),
+    );
     let round = survivor.round(now + 1_000).await.unwrap();
     assert_eq!(round.delivered, 0, "a held lease is respected");
     // Once the lease lapses, another instance sends them, in order, once.

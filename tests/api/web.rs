@@ -5,7 +5,7 @@
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{RequestBuilder, Response};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, json_of, spawn_app, spawn_app_with};
 
 /// A browser's cookie jar, kept by hand so every cookie attribute can be checked.
 #[derive(Default)]
@@ -817,7 +817,10 @@ async fn the_alert_centre_lists_alerts_marks_them_read_snoozes_and_adds_webhooks
     );
     assert!(overview.contains("New viral ad detected for Sunset Lamp on TikTok!"));
     let (_, html) = browser.get(&app, "/app/watchlist").await;
-    assert!(html.contains(&format!("data-stream=\"/app/alerts/stream?after={}\"", app.scalar("SELECT MAX(id) FROM alerts").await)));
+    assert!(html.contains(&format!(
+        "data-stream=\"/app/alerts/stream?after={}\"",
+        app.scalar("SELECT MAX(id) FROM alerts").await
+    )));
     let id = app.scalar("SELECT MAX(id) FROM alerts").await;
     let res = browser
         .post(&app, &format!("/app/alerts/{id}/read"), &[("csrf", &csrf)])
@@ -893,4 +896,93 @@ async fn the_alert_centre_lists_alerts_marks_them_read_snoozes_and_adds_webhooks
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn alert_rules_are_changed_in_a_form_with_the_apis_validation() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "hugo").await;
+    let (status, html) = browser.get(&app, "/app/alerts/rules").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"score_threshold.threshold\""));
+    assert!(html.contains("value=\"exploding\" checked"));
+    let csrf = csrf_of(&html);
+    let form = |threshold: &'static str, points: &'static str| {
+        vec![
+            ("score_threshold.enabled", "on"),
+            ("score_threshold.threshold", threshold),
+            ("score_threshold.direction", "both"),
+            ("score_threshold.confirmations", "2"),
+            ("score_threshold.cooldown_minutes", "60"),
+            ("score_jump.points", points),
+            ("score_jump.within_hours", "12"),
+            ("score_jump.direction", "up"),
+            ("score_jump.confirmations", "1"),
+            ("score_jump.cooldown_minutes", "60"),
+            ("stage_change.enabled", "on"),
+            ("stage_change.stages", "exploding"),
+            ("stage_change.stages", "saturated"),
+            ("stage_change.confirmations", "1"),
+            ("stage_change.cooldown_minutes", "0"),
+            ("viral_ad.enabled", "on"),
+            ("viral_ad.min_score", "80"),
+            ("viral_ad.cooldown_minutes", "30"),
+            ("forecast_growth.percent", "50"),
+            ("forecast_growth.confirmations", "1"),
+            ("forecast_growth.cooldown_minutes", "1440"),
+            ("new_country.enabled", "on"),
+            ("new_country.min_interest", "40"),
+            ("new_country.cooldown_minutes", "0"),
+        ]
+    };
+    let mut bad = form("150", "lots");
+    bad.push(("csrf", &csrf));
+    let res = browser.post(&app, "/app/alerts/rules", &bad).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Enter a number"),
+        "a word where a number goes"
+    );
+    assert!(html.contains("value=\"150\""), "what was typed is kept");
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .form(&[("username", "hugo"), ("password", "secret123")])
+        .send()
+        .await
+        .unwrap();
+    let token = json_of(res).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, unchanged) = json_of(app.get_auth("/alerts/rules", &token).await).await;
+    assert_eq!(unchanged["viral_ad"]["min_score"], 70, "nothing saved");
+
+    let mut too_high = form("150", "20");
+    too_high.push(("csrf", &csrf));
+    let res = browser.post(&app, "/app/alerts/rules", &too_high).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("between 0 and 100"));
+
+    let mut good = form("65", "20");
+    good.push(("csrf", &csrf));
+    let res = browser.post(&app, "/app/alerts/rules", &good).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/app/alerts/rules?saved=1");
+    let (_, rules) = json_of(app.get_auth("/alerts/rules", &token).await).await;
+    assert_eq!(rules["score_threshold"]["threshold"], 65.0);
+    assert_eq!(rules["score_threshold"]["direction"], "both");
+    assert_eq!(
+        rules["score_jump"]["enabled"], false,
+        "an unticked box is off"
+    );
+    assert_eq!(
+        rules["stage_change"]["stages"],
+        serde_json::json!(["exploding", "saturated"])
+    );
+    assert_eq!(rules["viral_ad"]["min_score"], 80);
+    assert_eq!(rules["forecast_growth"]["enabled"], false);
+    let (_, html) = browser.get(&app, "/app/alerts/rules?saved=1").await;
+    assert!(html.contains("Rules saved."));
 }

@@ -218,6 +218,29 @@ impl Visit<'_> {
             "accessibility violations on {name} at {}px: {serious:#?}",
             self.width
         );
+        // Cumulative layout shift since the page loaded (Chromium's Layout
+        // Instability API): content must not jump as it arrives. 0.1 is the
+        // threshold web performance guidance calls "good".
+        let shift = self
+            .client
+            .execute_async(
+                "const done = arguments[0]; let cls = 0; \
+                 const po = new PerformanceObserver((list) => { for (const e of list.getEntries()) \
+                   if (!e.hadRecentInput) cls += e.value; }); \
+                 po.observe({ type: 'layout-shift', buffered: true }); \
+                 setTimeout(() => { po.disconnect(); done(cls); }, 50);",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap_or(0.0);
+        eprintln!("layout shift: {name} at {}px: {shift:.4}", self.width);
+        assert!(
+            shift < 0.1,
+            "{name} shifts its layout by {shift:.3} at {}px",
+            self.width
+        );
         // Nothing wider than the window: no sideways scrolling on a phone.
         let overflow = self
             .client
@@ -454,10 +477,7 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         let started = std::time::Instant::now();
         let mut live = String::new();
         while started.elapsed() < Duration::from_secs(5) {
-            if let Ok(e) = v
-                .client
-                .find(Locator::Css("#alert-list"))
-                .await
+            if let Ok(e) = v.client.find(Locator::Css("#alert-list")).await
                 && let Ok(text) = e.text().await
             {
                 live = text;
@@ -473,6 +493,12 @@ async fn a_new_user_signs_up_loads_the_demo_and_watches_a_trending_product() {
         );
         assert!(v.text("#unread-count").await.contains("unread"));
         v.page("watchlist-live-alert").await;
+        v.click("#edit-rules").await;
+        v.arrives_at("/app/alerts/rules").await;
+        v.fill("score_threshold.threshold", "65").await;
+        v.click("#save-rules").await;
+        v.shows("#rules-saved", "Rules saved.").await;
+        v.page("alert-rules").await;
 
         v.open("/app/ads").await;
         v.page("ads").await;
