@@ -5,13 +5,16 @@
 -- and forecasts as they were, not as they are now.
 ALTER TABLE trend_scores ADD COLUMN stage TEXT;
 ALTER TABLE trend_scores ADD COLUMN forecast_growth DOUBLE PRECISION;
-CREATE INDEX trend_scores_product_time_idx ON trend_scores (product_id, calculated_at);
+-- Covering: the jump rule reads the score one window before each new reading.
+CREATE INDEX trend_scores_product_time_idx ON trend_scores (product_id, calculated_at, score);
 
 -- A refresh adds 1 per product it writes; an evaluation subtracts what it saw (so a refresh
 -- committed meanwhile is evaluated next time), and remembers the last score read.
 ALTER TABLE products ADD COLUMN alerts_dirty BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE products ADD COLUMN alerts_score_id BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX products_alerts_dirty_idx ON products (alerts_dirty);
+-- Interest per country as of the last refresh (`US:100 DE:55`), read with the dirty products.
+ALTER TABLE products ADD COLUMN country_interest TEXT;
 
 -- Rules: the user's defaults (NULL: the built-in ones), a watch's own (NULL: the user's);
 -- JSON documents of `engine::alerts::AlertRules`.
@@ -22,6 +25,8 @@ ALTER TABLE users ADD COLUMN unsubscribe_token TEXT;
 ALTER TABLE users ADD COLUMN digest_day BIGINT NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX users_unsubscribe_token_key ON users (unsubscribe_token);
 
+-- Evaluation reads a product's watches.
+CREATE INDEX watchlists_product_idx ON watchlists (product_id);
 ALTER TABLE watchlists ADD COLUMN rules TEXT;
 ALTER TABLE watchlists ADD COLUMN snoozed_until BIGINT;
 -- JSON of `engine::alerts::RuleState`: streaks, armed rules, the confirmed stage, known countries.

@@ -68,7 +68,8 @@ pub struct ThresholdRule {
     pub cooldown_minutes: u32,
 }
 
-/// The score moves by at least `points` within `within_hours`.
+/// The score moves by at least `points` over the last `within_hours` (against
+/// the score that long before).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JumpRule {
@@ -482,6 +483,33 @@ impl RuleState {
     }
 }
 
+/// A product's interest per country as one short text (`US:100 DE:55`),
+/// stored with the product at each refresh so an evaluation reads one row
+/// per product rather than one per place.
+pub fn countries_text<'a>(countries: impl Iterator<Item = (&'a str, i64)>) -> String {
+    let mut out = String::new();
+    for (country, interest) in countries {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(country);
+        out.push(':');
+        out.push_str(&interest.to_string());
+    }
+    out
+}
+
+/// The countries of [`countries_text`] at or above `min` interest.
+pub fn parse_countries(text: &str, min: i64) -> Vec<(String, i64)> {
+    text.split_ascii_whitespace()
+        .filter_map(|item| {
+            let (country, interest) = item.split_once(':')?;
+            let interest: i64 = interest.parse().ok()?;
+            (interest >= min).then(|| (country.to_owned(), interest))
+        })
+        .collect()
+}
+
 /// What a product looks like when it is put on a watchlist.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -503,9 +531,9 @@ pub struct Reading {
     pub forecast_growth: Option<f64>,
     /// The score of the reading just before this one.
     pub previous: Option<f64>,
-    /// Lowest and highest score of the readings within the jump window before this one.
-    pub window_min: Option<f64>,
-    pub window_max: Option<f64>,
+    /// The score as it was one jump window earlier: the last reading at least
+    /// that old, or the product's first reading when it is younger than the window.
+    pub base: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -627,8 +655,8 @@ fn threshold(rules: &AlertRules, name: &str, p: i64, r: &Reading, sink: &mut Sin
 
 fn jump(rules: &AlertRules, name: &str, p: i64, r: &Reading, sink: &mut Sink<'_>) {
     let rule = &rules.score_jump;
-    let rise = r.window_min.map(|low| (r.score - low, low));
-    let fall = r.window_max.map(|high| (high - r.score, high));
+    let rise = r.base.map(|base| (r.score - base, base));
+    let fall = r.base.map(|base| (base - r.score, base));
     let went_up = sink.state.jump_up.step(
         rise.is_some_and(|(d, _)| d >= rule.points),
         rule.confirmations,
@@ -852,7 +880,6 @@ mod tests {
     ) -> Vec<Reading> {
         (0..scores.len())
             .map(|i| {
-                let window = &scores[i.saturating_sub(24)..i];
                 Reading {
                     id: i as i64 + 1,
                     at: i as i64 * H,
@@ -860,8 +887,8 @@ mod tests {
                     stage: stage(i).map(String::from),
                     forecast_growth: growth(i),
                     previous: i.checked_sub(1).map(|j| scores[j]),
-                    window_min: window.iter().copied().reduce(f64::min),
-                    window_max: window.iter().copied().reduce(f64::max),
+                    // One reading an hour: the score 24 readings back, or the first.
+                    base: (i > 0).then(|| scores[i.saturating_sub(24)]),
                 }
             })
             .collect()
@@ -1192,6 +1219,18 @@ mod tests {
             &mut state,
         );
         assert!(fired.is_empty(), "{fired:?}");
+    }
+
+    #[test]
+    fn countries_survive_their_short_text_form() {
+        let text = countries_text([("US", 100), ("DE", 55), ("FR", 12)].into_iter());
+        assert_eq!(text, "US:100 DE:55 FR:12");
+        assert_eq!(
+            parse_countries(&text, 50),
+            [("US".to_owned(), 100), ("DE".to_owned(), 55)]
+        );
+        assert!(parse_countries("", 1).is_empty());
+        assert!(parse_countries("garbage XX:yy", 1).is_empty());
     }
 
     #[test]

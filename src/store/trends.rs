@@ -438,8 +438,10 @@ impl Store {
                 "UPDATE products SET latest_score = $1, latest_score_at = $2, stage = $3, \
                  change_7d = $4, attention_7d = $5, report = $6, report_at = $2, active_at = $7, \
                  ad_count = (SELECT COUNT(*) FROM ads WHERE ads.product_id = $8), \
-                 alerts_dirty = alerts_dirty + 1 WHERE id = $8",
+                 alerts_dirty = alerts_dirty + 1, country_interest = $9 WHERE id = $8",
             )
+            // `change_7d` may be a missing f64: see `NULL_SAFE` below.
+            .persistent(self.backend == Backend::Sqlite)
             .bind(rep.score)
             .bind(now)
             .bind(rep.stage.as_str())
@@ -448,6 +450,9 @@ impl Store {
             .bind(&r.report_json)
             .bind(r.active_at)
             .bind(r.product_id)
+            .bind(crate::engine::alerts::countries_text(
+                rep.countries.iter().map(|c| (c.place.as_str(), c.interest)),
+            ))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
@@ -462,6 +467,10 @@ impl Store {
                        (product_id, score, ad_count, calculated_at, stage, forecast_growth) \
                      SELECT id, latest_score, ad_count, $2, stage, $3 FROM products WHERE id = $1",
                 )
+                // NULL_SAFE: sqlx's `Any` binds a missing f64 as a float4 NULL, and
+                // PostgreSQL keeps a cached statement's parameter types, refusing the
+                // next real value; so on PostgreSQL these statements are not cached.
+                .persistent(self.backend == Backend::Sqlite)
                 .bind(r.product_id)
                 .bind(now)
                 .bind(rep.forecast.as_ref().map(|f| f.growth_7d_pct))
