@@ -56,6 +56,7 @@ document.addEventListener("DOMContentLoaded", () => {
     rule.textContent = labels[a.rule] || "Alert";
     const link = document.createElement("a");
     link.className = "message";
+    link.id = "alert-" + a.id;
     link.href = "/app/products/" + a.product_id;
     link.textContent = a.message;
     const time = document.createElement("time");
@@ -69,6 +70,7 @@ document.addEventListener("DOMContentLoaded", () => {
       token.type = "hidden"; token.name = "csrf"; token.value = csrf.value;
       const button = document.createElement("button");
       button.type = "submit"; button.className = "link"; button.textContent = "Mark read";
+      button.setAttribute("aria-describedby", link.id);
       form.append(token, button);
       li.append(form);
     }

@@ -26,7 +26,7 @@ use crate::time::{iso, now_ms};
 type PageResult = Result<Response, PageError>;
 
 /// Alerts shown on the watchlist page (the newest; the API pages through all).
-const ALERTS_SHOWN: i64 = 100;
+const ALERTS_SHOWN: i64 = 50;
 const SNOOZE_HOURS: [(i64, &str); 3] = [(24, "a day"), (168, "a week"), (720, "30 days")];
 
 /// One alert as the pages show it.
@@ -90,6 +90,8 @@ struct WatchlistPage {
     unread: i64,
     /// Where the live stream starts: the newest alert when the page was read.
     stream_after: i64,
+    /// Whether there are more alerts than the page shows.
+    more: bool,
     email_alerts: String,
     email_choices: &'static [&'static str],
     smtp: bool,
@@ -196,6 +198,7 @@ async fn watchlist_page(
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
         rows,
+        more: alerts.len() as i64 >= ALERTS_SHOWN,
         alerts: alert_items(alerts),
         unread: state.store.unread_alert_count(user_id).await?,
         stream_after,
