@@ -223,14 +223,17 @@ impl Store {
         let mut claimed = Vec::with_capacity(heads.len());
         for (lane,) in heads {
             // Leases the lane's first rows that are due, stopping at the first
-            // that is not (a retry keeps its place in the order).
+            // that is not (a retry keeps its place in the order). The outer
+            // conditions are checked again on PostgreSQL when another instance
+            // changed a row meanwhile: `status` there keeps a delivery that was
+            // just sent (its lease released) from being taken again.
             let leased: Vec<(i64,)> = sqlx::query_as(
                 "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
                    SELECT id FROM deliveries WHERE lane = $2 AND status = 'pending' \
                      AND id < COALESCE((SELECT MIN(id) FROM deliveries WHERE lane = $2 \
                        AND status = 'pending' AND (next_attempt_at > $3 OR lease_until > $3)), $5) \
                    ORDER BY id LIMIT $4) \
-                 AND lease_until <= $3 RETURNING id",
+                 AND status = 'pending' AND lease_until <= $3 RETURNING id",
             )
             .bind(now + lease_ms)
             .bind(&lane)
