@@ -26,7 +26,8 @@ use crate::time::{iso, now_ms};
 type PageResult = Result<Response, PageError>;
 
 /// Alerts shown on the watchlist page (the newest; the API pages through all).
-const ALERTS_SHOWN: i64 = 50;
+/// Alerts per page of the alert centre (older ones on the next pages).
+const ALERTS_SHOWN: i64 = 30;
 const SNOOZE_HOURS: [(i64, &str); 3] = [(24, "a day"), (168, "a week"), (720, "30 days")];
 
 /// One alert as the pages show it.
@@ -90,8 +91,9 @@ struct WatchlistPage {
     unread: i64,
     /// Where the live stream starts: the newest alert when the page was read.
     stream_after: i64,
-    /// Whether there are more alerts than the page shows.
-    more: bool,
+    /// The alert page shown (0: the newest), and the next one when there are more.
+    alerts_page: i64,
+    next_page: Option<i64>,
     email_alerts: String,
     email_choices: &'static [&'static str],
     smtp: bool,
@@ -109,13 +111,28 @@ struct WatchlistPage {
 /// What a form post wants shown on the page it comes back to.
 #[derive(Default)]
 struct Flash {
+    /// Which page of alerts to show.
+    alerts_page: i64,
     new_secret: Option<String>,
     hook_error: Option<String>,
     hook_url: String,
 }
 
-pub async fn watchlist(State(state): State<AppState>, member: Member) -> PageResult {
-    watchlist_page(&state, &member, StatusCode::OK, Flash::default()).await
+pub async fn watchlist(
+    State(state): State<AppState>,
+    member: Member,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let alerts_page = q
+        .get("alerts_page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (0..10_000).contains(p))
+        .unwrap_or(0);
+    let flash = Flash {
+        alerts_page,
+        ..Default::default()
+    };
+    watchlist_page(&state, &member, StatusCode::OK, flash).await
 }
 
 async fn watchlist_page(
@@ -176,7 +193,9 @@ async fn watchlist_page(
         .alerts(
             user_id,
             &AlertFilter {
-                limit: ALERTS_SHOWN,
+                // One more than shown says whether there is a next page.
+                limit: ALERTS_SHOWN + 1,
+                offset: flash.alerts_page * ALERTS_SHOWN,
                 ..Default::default()
             },
         )
@@ -198,8 +217,9 @@ async fn watchlist_page(
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),
         rows,
-        more: alerts.len() as i64 >= ALERTS_SHOWN,
-        alerts: alert_items(alerts),
+        next_page: (alerts.len() as i64 > ALERTS_SHOWN).then_some(flash.alerts_page + 1),
+        alerts_page: flash.alerts_page,
+        alerts: alert_items(alerts.into_iter().take(ALERTS_SHOWN as usize).collect()),
         unread: state.store.unread_alert_count(user_id).await?,
         stream_after,
         email_alerts: state.store.email_alerts(user_id).await?,

@@ -888,6 +888,24 @@ async fn the_alert_centre_lists_alerts_marks_them_read_snoozes_and_adds_webhooks
     assert!(html.contains("<option value=\"daily\" selected>"));
     assert!(html.contains("no mail settings yet"));
 
+    // 36 alerts in all: the centre shows 30 a page, unread first, and pages on.
+    app.sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 35) \
+         INSERT INTO alerts (user_id, product_id, rule, event_key, message, created_at) \
+         SELECT a.user_id, a.product_id, a.rule, a.event_key || '-' || CAST(n.i AS TEXT), \
+           'Older copy', a.created_at FROM n CROSS JOIN (SELECT * FROM alerts LIMIT 1) a",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (_, html) = browser.get(&app, "/app/watchlist").await;
+    assert_eq!(html.matches("<li class=\"alert").count(), 30);
+    assert!(html.contains("/app/watchlist?alerts_page=1#alerts"));
+    let (_, html) = browser.get(&app, "/app/watchlist?alerts_page=1").await;
+    assert_eq!(html.matches("<li class=\"alert").count(), 6);
+    assert!(html.contains("Newer alerts") && !html.contains("Older alerts"));
+    let (status, _) = browser.get(&app, "/app/watchlist?alerts_page=x").await;
+    assert_eq!(status, 200, "a bad page number is the first page");
+
     // The live stream needs a session like every other page.
     let res = app
         .client
