@@ -329,10 +329,17 @@ impl Application {
             let deliverer = Deliverer::new(store.clone(), self.state.config.notify.clone(), base);
             tokio::spawn(deliverer.run(background.clone()))
         });
-        // Alerts raised while the server was down are evaluated now.
-        if let Err(e) = store.evaluate_alerts(crate::time::now_ms()).await {
-            tracing::warn!(error = %e, "could not evaluate alerts at start; the next refresh will");
-        }
+        // What was refreshed but not evaluated before the last stop (a crash,
+        // a CLI import) is evaluated now, beside serving rather than before it:
+        // a backlog must not delay the first request.
+        let catch_up = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.evaluate_alerts(crate::time::now_ms()).await {
+                    tracing::warn!(error = %e, "could not evaluate alerts at start; the next refresh will");
+                }
+            })
+        };
         let stopping = self.state.stopping.clone();
         let shutdown = async move {
             shutdown.await;
@@ -355,6 +362,7 @@ impl Application {
         if let Some(deliveries) = deliveries {
             let _ = deliveries.await;
         }
+        let _ = catch_up.await;
         store.close().await;
         served
     }
