@@ -440,6 +440,24 @@ impl Store {
             .map_err(StoreError::classify)
     }
 
+    /// Alerts by id, for a digest (the user's own only).
+    pub async fn alerts_by_id(&self, user_id: i64, ids: &[i64]) -> StoreResult<Vec<AlertRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // Integers parsed from our own payload: nothing from input.
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN products p ON p.id = a.product_id \
+             WHERE a.user_id = $1 AND a.id IN ({list}) ORDER BY a.id"
+        );
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::classify)
+    }
+
     pub async fn unread_alert_count(&self, user_id: i64) -> StoreResult<i64> {
         let (n,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE user_id = $1 AND read_at IS NULL")

@@ -391,30 +391,6 @@ impl Store {
         Ok(queued)
     }
 
-    /// Alerts by id, for a digest (the user's own only).
-    pub async fn alerts_by_id(
-        &self,
-        user_id: i64,
-        ids: &[i64],
-    ) -> StoreResult<Vec<super::AlertRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        // Integers parsed from our own payload: nothing from input.
-        let sql = format!(
-            "SELECT a.id, a.user_id, a.product_id, p.name AS product_name, a.rule, a.message, \
-               a.value_before, a.value_after, a.created_at, a.read_at \
-             FROM alerts a JOIN products p ON p.id = a.product_id \
-             WHERE a.user_id = $1 AND a.id IN ({list}) ORDER BY a.id"
-        );
-        sqlx::query_as(AssertSqlSafe(sql))
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::classify)
-    }
-
     /// The user's unsubscribe token, made on first use.
     pub async fn unsubscribe_token(&self, user_id: i64) -> StoreResult<String> {
         let mut tx = self.begin_write().await?;
