@@ -17,8 +17,9 @@
 //!   settles the watches and one more, after a refresh, shows (untimed) what an
 //!   evaluation stores. Then, before each timed evaluation and untimed, a
 //!   refresh is simulated as `Store::write_refresh` leaves it: one new reading
-//!   per product, 15 minutes after the previous one, and `alerts_dirty + 1` on
-//!   every product. One product in ten swings across the score threshold, its
+//!   per product, 15 minutes after the previous one, stamped with the next
+//!   change number, as every product is, and carrying the score before it and
+//!   the score a day before it. One product in ten swings across the score threshold, its
 //!   stage and its forecast; two in ten hover just under the threshold: so
 //!   evaluations store alerts and queue deliveries too, about a hundred to a few
 //!   hundred each (printed at the end). The PostgreSQL setup runs before the
@@ -142,6 +143,32 @@ async fn insert(conn: &mut AnyConnection, table: &str, columns: &[&str], rows: &
             .await
             .unwrap_or_else(|e| panic!("inserting into {table}: {e}"));
     }
+}
+
+/// What `Store::write_refresh` writes with each reading, for the readings
+/// stamped `from..=to`: the score before it and the score one day before it
+/// (the first score when the product is younger).
+async fn fill_reading_context(conn: &mut AnyConnection, from: i64, to: i64) {
+    sqlx::query(
+        "UPDATE trend_scores SET \
+           previous_score = (SELECT t.score FROM trend_scores t \
+             WHERE t.product_id = trend_scores.product_id AND t.id < trend_scores.id \
+             ORDER BY t.id DESC LIMIT 1), \
+           base_score = COALESCE( \
+             (SELECT t.score FROM trend_scores t \
+                WHERE t.product_id = trend_scores.product_id \
+                  AND t.calculated_at <= trend_scores.calculated_at - 86400000 \
+                ORDER BY t.calculated_at DESC LIMIT 1), \
+             (SELECT t.score FROM trend_scores t \
+                WHERE t.product_id = trend_scores.product_id AND t.id < trend_scores.id \
+                ORDER BY t.id LIMIT 1)) \
+         WHERE alerts_seq >= $1 AND alerts_seq <= $2",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await
+    .expect("the scores each reading carries");
 }
 
 async fn execute(store: &Store, sql: &str) {
@@ -377,7 +404,7 @@ async fn seed_watches(db: Database, name: &str) -> Result<Watched, StoreError> {
     insert(
         &mut tx,
         "products",
-        &["name", "description", "created_at", "alerts_dirty"],
+        &["name", "description", "created_at", "alerts_seq"],
         &rows,
     )
     .await;
@@ -428,6 +455,7 @@ async fn seed_watches(db: Database, name: &str) -> Result<Watched, StoreError> {
                 V::I(history_start + t * HISTORY_STEP_MS),
                 V::T(stage.to_owned()),
                 V::F(growth),
+                V::I(t + 1),
             ]);
         }
     }
@@ -441,10 +469,12 @@ async fn seed_watches(db: Database, name: &str) -> Result<Watched, StoreError> {
             "calculated_at",
             "stage",
             "forecast_growth",
+            "alerts_seq",
         ],
         &rows,
     )
     .await;
+    fill_reading_context(&mut tx, 1, HISTORY as i64).await;
 
     let mut rows = Vec::with_capacity(PRODUCTS * 6);
     for p in &products {
@@ -575,13 +605,16 @@ async fn seed_watches(db: Database, name: &str) -> Result<Watched, StoreError> {
 
 impl Watched {
     /// What a full refresh leaves for the evaluation: a new reading of every
-    /// product and `alerts_dirty + 1`. Answers the evaluation's clock.
+    /// product and the next change number on it and on every product. Answers
+    /// the evaluation's clock.
     async fn refresh(&self) -> i64 {
         let n = self.refreshes.get() + 1;
         self.refreshes.set(n);
         let now = NOW_MS + n * REFRESH_STEP_MS;
         let mut rng = Rng(0xf00d ^ n as u64);
         let t = HISTORY as i64 - 1 + n;
+        // The change number `Store::write_refresh` would stamp.
+        let change = HISTORY as i64 + n;
         let rows: Vec<Vec<V>> = self
             .products
             .iter()
@@ -594,6 +627,7 @@ impl Watched {
                     V::I(now),
                     V::T(stage.to_owned()),
                     V::F(growth),
+                    V::I(change),
                 ]
             })
             .collect();
@@ -609,11 +643,14 @@ impl Watched {
                 "calculated_at",
                 "stage",
                 "forecast_growth",
+                "alerts_seq",
             ],
             &rows,
         )
         .await;
-        sqlx::query("UPDATE products SET alerts_dirty = alerts_dirty + 1")
+        fill_reading_context(&mut tx, change, change).await;
+        sqlx::query("UPDATE products SET alerts_seq = $1")
+            .bind(change)
             .execute(&mut *tx)
             .await
             .expect("marking the products refreshed");

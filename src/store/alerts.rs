@@ -2,12 +2,14 @@
 //! stored alerts with their read state, and each user's rules and snoozes.
 //!
 //! Evaluation is one transaction, one at a time across every instance (the
-//! write lock on SQLite, an advisory lock on PostgreSQL): it reads the products
-//! refreshed since the last evaluation (`products.alerts_dirty`), hands what
-//! is new to `engine::alerts`, stores the alerts (an event already stored is
-//! skipped by its unique key), queues their deliveries, saves the rules' state
-//! and moves the cursors. A crash before the commit leaves everything to the
-//! next evaluation; after it, nothing is evaluated twice.
+//! write lock on SQLite, an advisory lock on PostgreSQL): it reads the watches
+//! of the products changed since the last evaluation (writes stamp products
+//! and readings with a change number, `alerts_seq`: see [`next_change`]),
+//! hands what is new to `engine::alerts`, stores the alerts (an event already
+//! stored is skipped by its unique key), queues their deliveries, saves the
+//! rules' state and moves one cursor (`alert_cursor`). A crash before the
+//! commit leaves everything to the next evaluation; after it, nothing is
+//! evaluated twice.
 
 use std::collections::HashMap;
 
@@ -86,6 +88,62 @@ struct ReadingRow {
     base: Option<f64>,
 }
 
+/// A watch of a product changed since the last evaluation, with one of the
+/// product's new readings (if any) and its recent viral ads.
+#[derive(sqlx::FromRow)]
+struct ChangedRow {
+    product_id: i64,
+    name: String,
+    countries: Option<String>,
+    watch_id: i64,
+    user_id: i64,
+    created_at: Millis,
+    snoozed_until: Option<Millis>,
+    rules: Option<String>,
+    state: String,
+    reading_id: Option<i64>,
+    calculated_at: Option<Millis>,
+    score: Option<f64>,
+    stage: Option<String>,
+    forecast_growth: Option<f64>,
+    previous: Option<f64>,
+    base: Option<f64>,
+    /// `id:score:platform` of each recent viral ad, one a line (platforms
+    /// are single-line names: `api::ads` and the connectors check them).
+    ads: Option<String>,
+}
+
+impl ChangedRow {
+    fn reading(&self) -> Option<Reading> {
+        Some(Reading {
+            id: self.reading_id?,
+            at: self.calculated_at?,
+            score: self.score?,
+            stage: self.stage.clone(),
+            forecast_growth: self.forecast_growth,
+            previous: self.previous,
+            base: self.base,
+        })
+    }
+}
+
+/// The ads of [`ChangedRow::ads`], oldest first.
+fn parse_ads(text: &str) -> Vec<AdSeen> {
+    let mut ads: Vec<AdSeen> = text
+        .split('\n')
+        .filter_map(|ad| {
+            let mut parts = ad.splitn(3, ':');
+            Some(AdSeen {
+                id: parts.next()?.parse().ok()?,
+                score: parts.next()?.parse().ok()?,
+                platform: parts.next()?.to_owned(),
+            })
+        })
+        .collect();
+    ads.sort_unstable_by_key(|a| a.id);
+    ads
+}
+
 #[derive(sqlx::FromRow)]
 struct WatchRulesRow {
     watch_id: i64,
@@ -96,188 +154,234 @@ struct WatchRulesRow {
     snoozed_until: Option<Millis>,
 }
 
-type WatchRow = (
-    i64,
-    i64,
-    i64,
-    String,
-    Millis,
-    Option<Millis>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
 const ALERT_COLUMNS: &str = "a.id, a.user_id, a.product_id, p.name AS product_name, a.rule, \
      a.message, a.value_before, a.value_after, a.created_at, a.read_at";
+
+/// SQL for the two scores a new reading of product `product` at time `at`
+/// (SQL expressions, placeholders say) carries along: the product's latest
+/// score before it, and its score one default jump window earlier (its
+/// first score when it is younger than that). Evaluation reads them from the
+/// reading instead of searching the history once per reading.
+pub(super) fn reading_context(product: &str, at: &str) -> String {
+    let window = AlertRules::default().jump_window_ms();
+    format!(
+        "(SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
+            ORDER BY t.id DESC LIMIT 1), \
+         COALESCE( \
+           (SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
+              AND t.calculated_at <= {at} - {window} ORDER BY t.calculated_at DESC LIMIT 1), \
+           (SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
+              ORDER BY t.id LIMIT 1))"
+    )
+}
+
+/// The number a write stamps on the products and readings it changes
+/// (`alerts_seq`), for the next evaluation to find them. Call it first thing
+/// in the write's transaction.
+///
+/// On SQLite writes are serialised, so numbers are committed in order. On
+/// PostgreSQL writers take the evaluation's lock shared, and an evaluation
+/// takes it exclusively: it waits for the writes in flight, and writes
+/// starting meanwhile wait for it, so a number it has passed is never
+/// committed later. Two concurrent writes may share a number.
+pub(super) async fn next_change(
+    backend: Backend,
+    tx: &mut sqlx::AnyConnection,
+) -> StoreResult<i64> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(EVALUATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?;
+    }
+    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(alerts_seq), 0) + 1 FROM products")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::classify)?;
+    Ok(next)
+}
 
 impl Store {
     /// Evaluates every watch whose product changed since the last evaluation.
     pub async fn evaluate_alerts(&self, now: Millis) -> StoreResult<Evaluation> {
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
+            // Exclusive: writers stamping changes hold it shared (`next_change`),
+            // so every change numbered up to `until` below is committed.
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(EVALUATION_LOCK)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-            // The readings query's cost estimate triggers JIT compilation,
+            // The evaluation query's cost estimate triggers JIT compilation,
             // which costs more than the query itself (measured: 0.2 s of 0.5 s).
             sqlx::query("SET LOCAL jit = off")
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
         }
-        // Every query below starts from the dirty products (CROSS JOIN fixes
-        // that order on SQLite, whose planner would otherwise scan the other table).
-        let dirty: Vec<(i64, String, i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, name, alerts_dirty, alerts_score_id, country_interest FROM products \
-             WHERE alerts_dirty > 0",
+        let (after, until): (i64, i64) = sqlx::query_as(
+            "SELECT c.seq, (SELECT COALESCE(MAX(alerts_seq), 0) FROM products) \
+             FROM alert_cursor c WHERE c.id = 1",
         )
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
-        if dirty.is_empty() {
+        if until <= after {
             tx.rollback().await.map_err(StoreError::classify)?;
             return Ok(Evaluation::default());
         }
-        let watches: Vec<WatchRow> = sqlx::query_as(
-            "SELECT w.id, w.user_id, w.product_id, p.name, w.created_at, w.snoozed_until, \
-                    w.rules, u.alert_rules, w.rule_state \
-             FROM products p CROSS JOIN watchlists w CROSS JOIN users u \
-             WHERE w.product_id = p.id AND u.id = w.user_id AND p.alerts_dirty > 0 \
-             ORDER BY w.id",
+        // Users who changed their defaults are few: each is parsed once.
+        let user_rules: HashMap<i64, AlertRules> = sqlx::query_as::<_, (i64, String)>(
+            "SELECT id, alert_rules FROM users WHERE alert_rules IS NOT NULL",
         )
         .fetch_all(&mut *tx)
         .await
-        .map_err(StoreError::classify)?;
-
-        let rules: Vec<AlertRules> = watches
+        .map_err(StoreError::classify)?
+        .into_iter()
+        .filter_map(|(id, json)| Some((id, AlertRules::from_stored(Some(&json))?)))
+        .collect();
+        let own_rules: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT rules FROM watchlists WHERE rules IS NOT NULL")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        // Ads under every rule's viral level cannot be news.
+        let min_ad_score = own_rules
             .iter()
-            .map(|w| {
-                AlertRules::from_stored(w.6.as_deref())
-                    .or_else(|| AlertRules::from_stored(w.7.as_deref()))
-                    .unwrap_or_default()
-            })
-            .collect();
-
-        // New readings of the dirty products, each with the score range of the
-        // jump window before it: one query per distinct window in use.
-        let mut windows: Vec<i64> = rules.iter().map(AlertRules::jump_window_ms).collect();
-        windows.sort_unstable();
-        windows.dedup();
-        let mut readings: HashMap<(i64, i64), Vec<Reading>> = HashMap::new();
-        let mut last_reading: HashMap<i64, i64> = HashMap::new();
-        for window in &windows {
-            let rows: Vec<ReadingRow> = sqlx::query_as(
-                "SELECT s.product_id, s.id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-                   (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                      AND t.id < s.id ORDER BY t.id DESC LIMIT 1) AS previous, \
-                   COALESCE( \
-                     (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                        AND t.calculated_at <= s.calculated_at - $1 \
-                        ORDER BY t.calculated_at DESC LIMIT 1), \
-                     (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                        AND t.id < s.id ORDER BY t.id LIMIT 1)) AS base \
-                 FROM products p CROSS JOIN trend_scores s \
-                 WHERE s.product_id = p.id AND s.id > p.alerts_score_id AND p.alerts_dirty > 0 \
-                 ORDER BY s.product_id, s.id",
-            )
-            .bind(*window)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
-            for r in rows {
-                last_reading
-                    .entry(r.product_id)
-                    .and_modify(|l| *l = (*l).max(r.id))
-                    .or_insert(r.id);
-                readings
-                    .entry((r.product_id, *window))
-                    .or_default()
-                    .push(Reading {
-                        id: r.id,
-                        at: r.calculated_at,
-                        score: r.score,
-                        stage: r.stage,
-                        forecast_growth: r.forecast_growth,
-                        previous: r.previous,
-                        base: r.base,
-                    });
-            }
-        }
-
-        let min_ad_score = rules
-            .iter()
+            .filter_map(|(json,)| AlertRules::from_stored(Some(json)))
+            .chain(user_rules.values().cloned())
+            .chain([AlertRules::default()])
             .map(|r| i64::from(r.viral_ad.min_score))
             .min()
             .unwrap_or(100);
-        let ad_rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
-            "SELECT a.product_id, a.id, a.platform, a.engagement_score \
-             FROM products p CROSS JOIN ads a \
-             WHERE a.product_id = p.id AND p.alerts_dirty > 0 \
-               AND a.engagement_score >= $1 AND a.created_at >= $2 \
-             ORDER BY a.id",
+        let default_window = AlertRules::default().jump_window_ms();
+        // One row per watch of a changed product and new reading (or one row
+        // with no reading): the product, the watch, the reading with its
+        // previous score and its score one default jump window earlier (as
+        // written with it; searched for only in readings written before they
+        // were), and the product's recent viral ads as one text. CROSS JOIN
+        // keeps SQLite starting from the changed products.
+        let rows: Vec<ChangedRow> = sqlx::query_as(
+            "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
+                    w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
+                    w.rule_state AS state, \
+                    s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
+                    COALESCE(s.previous_score, \
+                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
+                         AND t.id < s.id ORDER BY t.id DESC LIMIT 1)) AS previous, \
+                    COALESCE(s.base_score, \
+                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
+                         AND t.calculated_at <= s.calculated_at - $3 \
+                         ORDER BY t.calculated_at DESC LIMIT 1), \
+                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
+                         AND t.id < s.id ORDER BY t.id LIMIT 1)) AS base, \
+                    (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
+                       FROM ads a WHERE a.product_id = p.id \
+                       AND a.engagement_score >= $4 AND a.created_at >= $5) AS ads \
+             FROM products p CROSS JOIN watchlists w \
+             LEFT JOIN trend_scores s ON s.product_id = p.id \
+               AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
+             WHERE w.product_id = p.id AND p.alerts_seq > $1 AND p.alerts_seq <= $2 \
+             ORDER BY w.id, s.id",
         )
+        .bind(after)
+        .bind(until)
+        .bind(default_window)
         .bind(min_ad_score)
         .bind(now - VIRAL_AD_MAX_AGE_MS)
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
-        let mut ads: HashMap<i64, Vec<AdSeen>> = HashMap::new();
-        for (product, id, platform, score) in ad_rows {
-            ads.entry(product).or_default().push(AdSeen {
-                id,
-                platform,
-                score,
-            });
+        let watches: Vec<&[ChangedRow]> = rows.chunk_by(|a, b| a.watch_id == b.watch_id).collect();
+        let rules: Vec<AlertRules> = watches
+            .iter()
+            .map(|w| {
+                AlertRules::from_stored(w[0].rules.as_deref())
+                    .or_else(|| user_rules.get(&w[0].user_id).cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
+
+        // A watch with another jump window reads its readings again, each
+        // with the score that window earlier.
+        let mut other_windows: HashMap<(i64, i64), Vec<Reading>> = HashMap::new();
+        let mut in_full: Vec<(i64, i64)> = watches
+            .iter()
+            .zip(&rules)
+            .filter(|(w, rules)| {
+                w[0].reading_id.is_some() && rules.jump_window_ms() != default_window
+            })
+            .map(|(w, rules)| (rules.jump_window_ms(), w[0].product_id))
+            .collect();
+        in_full.sort_unstable();
+        in_full.dedup();
+        for group in in_full.chunk_by(|a, b| a.0 == b.0) {
+            let window = group[0].0;
+            let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                for (product, reading) in self
+                    .readings_in_full(&mut tx, chunk, window, after, until)
+                    .await?
+                {
+                    other_windows
+                        .entry((product, window))
+                        .or_default()
+                        .push(reading);
+                }
+            }
         }
+
         // Countries below every watch's level cannot be news.
         let min_interest = rules
             .iter()
             .map(|r| i64::from(r.new_country.min_interest))
             .min()
             .unwrap_or(100);
-        let places: HashMap<i64, Vec<(String, i64)>> = dirty
-            .iter()
-            .map(|d| {
-                let text = d.4.as_deref().unwrap_or("");
-                (d.0, parse_countries(text, min_interest))
-            })
-            .collect();
-
         let mut fired: Vec<(i64, i64, Fired)> = Vec::new();
         let mut changed_states: Vec<(i64, String)> = Vec::new();
+        let mut products = std::collections::HashSet::new();
         for (w, rules) in watches.iter().zip(&rules) {
-            let (watch_id, user_id, product_id, name, created_at, snoozed, _, _, stored) = w;
-            let all = readings
-                .get(&(*product_id, rules.jump_window_ms()))
-                .map_or(&[][..], Vec::as_slice);
+            let r = &w[0];
+            products.insert(r.product_id);
+            let window = rules.jump_window_ms();
+            let own: Vec<Reading>;
+            let all = if window == default_window {
+                own = w.iter().filter_map(ChangedRow::reading).collect();
+                &own[..]
+            } else {
+                other_windows
+                    .get(&(r.product_id, window))
+                    .map_or(&[][..], Vec::as_slice)
+            };
             // Readings from before the product was watched were in its starting state.
-            let from = all.partition_point(|r| r.at < *created_at);
-            let mut state = RuleState::from_stored(stored);
+            let from = all.partition_point(|x| x.at < r.created_at);
+            let countries = parse_countries(r.countries.as_deref().unwrap_or(""), min_interest);
+            let ads = parse_ads(r.ads.as_deref().unwrap_or(""));
+            let mut state = RuleState::from_stored(&r.state);
             let before = state.clone();
             let out = evaluate(
                 rules,
                 &Inputs {
-                    product_id: *product_id,
-                    product_name: name,
+                    product_id: r.product_id,
+                    product_name: &r.name,
                     readings: &all[from..],
-                    viral_ads: ads.get(product_id).map_or(&[], Vec::as_slice),
-                    countries: places.get(product_id).map_or(&[], Vec::as_slice),
-                    snoozed_until: *snoozed,
+                    viral_ads: &ads,
+                    countries: &countries,
+                    snoozed_until: r.snoozed_until,
                     now,
                 },
                 &mut state,
             );
             if state != before {
-                changed_states.push((*watch_id, state.to_stored()));
+                changed_states.push((r.watch_id, state.to_stored()));
             }
-            fired.extend(out.into_iter().map(|f| (*user_id, *product_id, f)));
+            fired.extend(out.into_iter().map(|f| (r.user_id, r.product_id, f)));
         }
 
         let mut evaluation = Evaluation {
-            products: dirty.len(),
+            products: products.len(),
             watches: watches.len(),
             ..Default::default()
         };
@@ -332,28 +436,73 @@ impl Store {
                 .await
                 .map_err(StoreError::classify)?;
         }
-        // Subtract what was seen: a refresh committed meanwhile stays dirty.
-        for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE products SET alerts_dirty = products.alerts_dirty - v.column2, \
-                   alerts_score_id = v.column3 \
-                 FROM (VALUES {}) AS v WHERE products.id = v.column1",
-                placeholders(self.backend, chunk.len(), 3)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (id, _, seen, score_id, _) in chunk {
-                query = query
-                    .bind(*id)
-                    .bind(*seen)
-                    .bind(last_reading.get(id).copied().unwrap_or(*score_id));
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
-        }
+        sqlx::query("UPDATE alert_cursor SET seq = $1 WHERE id = 1")
+            .bind(until)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?;
         self.commit(tx).await?;
         Ok(evaluation)
+    }
+
+    /// The new readings of `products` (numbered in `after..=until`), each
+    /// with its previous score and its score one `window` earlier.
+    async fn readings_in_full(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        products: &[i64],
+        window: i64,
+        after: i64,
+        until: i64,
+    ) -> StoreResult<Vec<(i64, Reading)>> {
+        // Numbered for both backends: sqlx numbers SQLite's bare `?` on its
+        // own, apart from `?NNN`, so the two cannot be mixed.
+        let ids = (4..4 + products.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT s.product_id, s.id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
+               (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
+                  AND t.id < s.id ORDER BY t.id DESC LIMIT 1) AS previous, \
+               COALESCE( \
+                 (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
+                    AND t.calculated_at <= s.calculated_at - $1 \
+                    ORDER BY t.calculated_at DESC LIMIT 1), \
+                 (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
+                    AND t.id < s.id ORDER BY t.id LIMIT 1)) AS base \
+             FROM trend_scores s \
+             WHERE s.alerts_seq > $2 AND s.alerts_seq <= $3 AND s.product_id IN ({ids}) \
+             ORDER BY s.product_id, s.id"
+        );
+        let mut query = sqlx::query_as::<_, ReadingRow>(AssertSqlSafe(sql))
+            .bind(window)
+            .bind(after)
+            .bind(until);
+        for id in products {
+            query = query.bind(*id);
+        }
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.product_id,
+                    Reading {
+                        id: r.id,
+                        at: r.calculated_at,
+                        score: r.score,
+                        stage: r.stage,
+                        forecast_growth: r.forecast_growth,
+                        previous: r.previous,
+                        base: r.base,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// The starting state of a new watch: what is already true is not news.

@@ -1,4 +1,4 @@
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Millis, Product, Store, StoreError, StoreResult};
 
@@ -20,6 +20,19 @@ pub struct TrendingRow {
     pub change_7d: Option<f64>,
 }
 
+/// A recorded score of product `$1` (`$2`, ad count `$3`) at `$4`, change
+/// number `$5`, with the scores alert evaluation reads along.
+static INSERT_SCORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO trend_scores \
+           (product_id, score, ad_count, calculated_at, stage, alerts_seq, previous_score, \
+            base_score) \
+         VALUES ($1, $2, $3, $4, (SELECT stage FROM products WHERE id = $1), $5, {}) \
+         RETURNING id, product_id, score, ad_count, calculated_at",
+        super::alerts::reading_context("$1", "$4")
+    )
+});
+
 impl Store {
     /// Records a score in the product's history and makes it the product's current score.
     pub async fn record_score(
@@ -30,32 +43,31 @@ impl Store {
         now: Millis,
     ) -> StoreResult<ScoreRecord> {
         let mut tx = self.begin_write().await?;
+        let change = super::alerts::next_change(self.backend, &mut tx).await?;
         // The product's row first: a missing product is "not found", not a foreign-key error.
         let updated = sqlx::query(
-            "UPDATE products SET latest_score = $1, latest_score_at = $2, \
-             alerts_dirty = alerts_dirty + 1 WHERE id = $3",
+            "UPDATE products SET latest_score = $1, latest_score_at = $2, alerts_seq = $4 \
+             WHERE id = $3",
         )
         .bind(score)
         .bind(now)
         .bind(product_id)
+        .bind(change)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::classify)?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound("product"));
         }
-        let record: ScoreRecord = sqlx::query_as(
-            "INSERT INTO trend_scores (product_id, score, ad_count, calculated_at, stage) \
-             VALUES ($1, $2, $3, $4, (SELECT stage FROM products WHERE id = $1)) \
-             RETURNING id, product_id, score, ad_count, calculated_at",
-        )
-        .bind(product_id)
-        .bind(score)
-        .bind(ad_count)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::classify)?;
+        let record: ScoreRecord = sqlx::query_as(AssertSqlSafe(INSERT_SCORE.as_str()))
+            .bind(product_id)
+            .bind(score)
+            .bind(ad_count)
+            .bind(now)
+            .bind(change)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?;
         self.commit(tx).await?;
         Ok(record)
     }

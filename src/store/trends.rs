@@ -141,6 +141,18 @@ pub(super) async fn link_contents(
     Ok(linked)
 }
 
+/// A refresh's new reading of product `$1` at `$2` (forecast growth `$3`,
+/// change number `$4`), with the scores alert evaluation reads along.
+static INSERT_READING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO trend_scores \
+           (product_id, score, ad_count, calculated_at, stage, forecast_growth, alerts_seq, \
+            previous_score, base_score) \
+         SELECT id, latest_score, ad_count, $2, stage, $3, $4, {} FROM products WHERE id = $1",
+        super::alerts::reading_context("$1", "$2")
+    )
+});
+
 fn id_list(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
@@ -432,13 +444,14 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
+        let change = super::alerts::next_change(self.backend, &mut tx).await?;
         for r in results {
             let rep = &r.report;
             sqlx::query(
                 "UPDATE products SET latest_score = $1, latest_score_at = $2, stage = $3, \
                  change_7d = $4, attention_7d = $5, report = $6, report_at = $2, active_at = $7, \
                  ad_count = (SELECT COUNT(*) FROM ads WHERE ads.product_id = $8), \
-                 alerts_dirty = alerts_dirty + 1, country_interest = $9 WHERE id = $8",
+                 alerts_seq = $10, country_interest = $9 WHERE id = $8",
             )
             // `change_7d` may be a missing f64: see `NULL_SAFE` below.
             .persistent(self.backend == Backend::Sqlite)
@@ -453,6 +466,7 @@ impl Store {
             .bind(crate::engine::alerts::countries_text(
                 rep.countries.iter().map(|c| (c.place.as_str(), c.interest)),
             ))
+            .bind(change)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
@@ -462,21 +476,18 @@ impl Store {
                     _ => true,
                 };
             if moved {
-                sqlx::query(
-                    "INSERT INTO trend_scores \
-                       (product_id, score, ad_count, calculated_at, stage, forecast_growth) \
-                     SELECT id, latest_score, ad_count, $2, stage, $3 FROM products WHERE id = $1",
-                )
-                // NULL_SAFE: sqlx's `Any` binds a missing f64 as a float4 NULL, and
-                // PostgreSQL keeps a cached statement's parameter types, refusing the
-                // next real value; so on PostgreSQL these statements are not cached.
-                .persistent(self.backend == Backend::Sqlite)
-                .bind(r.product_id)
-                .bind(now)
-                .bind(rep.forecast.as_ref().map(|f| f.growth_7d_pct))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
+                sqlx::query(AssertSqlSafe(INSERT_READING.as_str()))
+                    // NULL_SAFE: sqlx's `Any` binds a missing f64 as a float4 NULL, and
+                    // PostgreSQL keeps a cached statement's parameter types, refusing the
+                    // next real value; so on PostgreSQL these statements are not cached.
+                    .persistent(self.backend == Backend::Sqlite)
+                    .bind(r.product_id)
+                    .bind(now)
+                    .bind(rep.forecast.as_ref().map(|f| f.growth_7d_pct))
+                    .bind(change)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::classify)?;
             }
         }
         for chunk in results.chunks(IDS_PER_QUERY) {
