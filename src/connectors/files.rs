@@ -688,6 +688,9 @@ impl Mapper<'_> {
         row: &csv::ByteRecord,
     ) -> Record {
         if self.format.content == Content::YoutubeTrending {
+            if let Ok(o) = self.fast_youtube(columns, headers.len(), row) {
+                return Record::Observation(o);
+            }
             return match self.youtube(columns, headers.len(), row) {
                 Ok(v) => self.validate(line, v),
                 Err(reason) => Record::Skipped { line, reason },
@@ -910,20 +913,20 @@ fn trending_day(s: &str) -> Option<i64> {
 /// first `|`); `[none]` is no tag. Keyword tags may hold spaces: MarketScout
 /// matches hashtags against terms without spaces, so the spaces go.
 fn youtube_tags(raw: &str) -> Option<Value> {
-    if raw == "[none]" {
-        return None;
-    }
-    let tags: Vec<Value> = raw
-        .split('|')
+    let tags: Vec<Value> = kaggle_tags(raw).map(Value::from).collect();
+    (!tags.is_empty()).then_some(Value::Array(tags))
+}
+
+/// The tags of a Kaggle `tags` cell, each keeping only its letters, digits and `_`.
+fn kaggle_tags(raw: &str) -> impl Iterator<Item = String> {
+    raw.split('|')
+        .filter(move |_| raw != "[none]")
         .map(|t| {
             t.chars()
                 .filter(|c| is_alphanumeric(*c) || *c == '_')
                 .collect::<String>()
         })
         .filter(|t| !t.is_empty())
-        .map(Value::from)
-        .collect();
-    (!tags.is_empty()).then_some(Value::Array(tags))
 }
 
 /// A field by a dotted path, in a nested item (`authorMeta: {name}`) or a

@@ -24,8 +24,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
 use super::{
-    Content, Mapper, clip_end, count, hashtags_in_text, is_flat_hashtag, last_segment,
-    short_code_in,
+    Columns, Content, Mapper, clip_end, count, hashtags_in_text, is_flat_hashtag, kaggle_tags,
+    last_segment, short_code_in, trending_day,
 };
 use crate::engine::geo::region_of;
 use crate::engine::observation::{
@@ -44,6 +44,61 @@ impl Mapper<'_> {
             Content::ApifyTiktok => self.fast_tiktok(&item(bytes)?)?.validated(self.now_ms),
             Content::YoutubeTrending | Content::Observations => Err(Unusual),
         }
+    }
+
+    /// The observation a row of a Kaggle YouTube trending file makes (what
+    /// [`Mapper::youtube`] maps, validated), or [`Unusual`].
+    pub(super) fn fast_youtube(
+        &self,
+        c: &Columns,
+        width: usize,
+        row: &csv::ByteRecord,
+    ) -> Result<Observation, Unusual> {
+        if row.len() != width {
+            return Err(Unusual);
+        }
+        let cell = |i: Option<usize>| cell(row, i);
+        let id = cell(c.video_id).ok_or(Unusual)?;
+        let observed_at = trending_day(&cell(c.trending_date).ok_or(Unusual)?).ok_or(Unusual)?;
+        let truthy = |i| cell(i).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let url = format!("https://www.youtube.com/watch?v={id}");
+        let title = cell(c.title).unwrap_or_default();
+        let description = cell(c.description)
+            .map(|d| literal_newlines(&d).into_owned())
+            .unwrap_or_default();
+        let text = match (title.is_empty(), description.is_empty()) {
+            (_, true) => title.into_owned(),
+            (true, false) => description,
+            (false, false) => format!("{title}\n{description}"),
+        };
+        let author = cell(c.channel_title);
+        let tags = cell(c.tags);
+        let published_at = cell(c.publish_time).map(Field::Text);
+        let count_of_cell = |i| mapped_count(cell(i).map(Field::Text).as_ref());
+        Mapped {
+            platform: "youtube",
+            kind: "video",
+            platform_id: id.clone(),
+            observed_at,
+            url: Some(&url),
+            author: author.as_deref(),
+            text: (!text.is_empty()).then_some(text.as_str()),
+            hashtags: Listed::Kaggle(tags.as_deref()),
+            country: self.format.country.clone(),
+            language: None,
+            published_at: published_at.as_ref(),
+            views: count_of_cell(c.views)?,
+            likes: match truthy(c.ratings_disabled) {
+                true => None,
+                false => count_of_cell(c.likes)?,
+            },
+            comments: match truthy(c.comments_disabled) {
+                true => None,
+                false => count_of_cell(c.comment_count)?,
+            },
+            shares: None,
+        }
+        .validated(self.now_ms)
     }
 
     /// What [`Mapper::instagram`] makes of an item.
@@ -75,7 +130,7 @@ impl Mapper<'_> {
             url,
             author: item.text_at(Slot::OwnerUsername),
             text: item.text_at(Slot::Caption),
-            hashtags: item.hashtags.as_ref(),
+            hashtags: Listed::Json(item.hashtags.as_ref()),
             country: None,
             language: None,
             published_at: item.get(Slot::Timestamp),
@@ -118,7 +173,7 @@ impl Mapper<'_> {
             url,
             author: item.author_meta(Slot::AuthorMetaName, Nested::name),
             text: item.text_at(Slot::Text),
-            hashtags: item.hashtags.as_ref(),
+            hashtags: Listed::Json(item.hashtags.as_ref()),
             country,
             language: item.text_at(Slot::TextLanguage).filter(|l| *l != "un"),
             published_at,
@@ -128,6 +183,14 @@ impl Mapper<'_> {
             shares: mapped_count(item.get(Slot::ShareCount))?,
         })
     }
+}
+
+/// Where an observation's listed hashtags come from.
+enum Listed<'i> {
+    /// An Apify item's `hashtags`; without a list, the text's `#tags`.
+    Json(Option<&'i Tags<'i>>),
+    /// A Kaggle `tags` cell.
+    Kaggle(Option<&'i str>),
 }
 
 /// An item mapped to the observation fields, before validation: what the
@@ -141,7 +204,7 @@ struct Mapped<'i> {
     author: Option<&'i str>,
     /// Unclipped: the mapping reads hashtags from the whole text.
     text: Option<&'i str>,
-    hashtags: Option<&'i Tags<'i>>,
+    hashtags: Listed<'i>,
     country: Option<String>,
     language: Option<&'i str>,
     published_at: Option<&'i Field<'i>>,
@@ -206,21 +269,31 @@ impl Mapped<'_> {
                 }
             },
         };
-        let listed = match self.hashtags {
-            Some(Tags::List(list)) if !list.is_empty() => list.as_slice(),
-            _ => &[],
-        };
-        let mut hashtags = Hashtags::with_capacity(listed.len());
-        for tag in listed {
-            match tag {
-                Tag::Text(s) | Tag::Named(Some(s)) => hashtags.add(s),
-                Tag::Named(None) | Tag::Other => {}
+        let mut hashtags = Hashtags::with_capacity(16);
+        match self.hashtags {
+            Listed::Json(tags) => {
+                let listed = match tags {
+                    Some(Tags::List(list)) => list.as_slice(),
+                    _ => &[],
+                };
+                for tag in listed {
+                    match tag {
+                        Tag::Text(s) | Tag::Named(Some(s)) => hashtags.add(s),
+                        Tag::Named(None) | Tag::Other => {}
+                    }
+                }
+                // Without a list, the mapping takes every `#tag` of the whole text.
+                if listed.is_empty()
+                    && let Some(whole) = self.text
+                {
+                    hashtags_in_text(whole).for_each(|t| hashtags.add(t));
+                }
             }
-        }
-        if listed.is_empty()
-            && let Some(whole) = self.text
-        {
-            hashtags_in_text(whole).for_each(|t| hashtags.add(t));
+            Listed::Kaggle(raw) => {
+                for tag in raw.into_iter().flat_map(kaggle_tags) {
+                    hashtags.add(&tag);
+                }
+            }
         }
         if let Some(text) = &text {
             hashtags.add_words(text);
@@ -248,6 +321,24 @@ impl Mapped<'_> {
 }
 
 const MAX_TEXT: usize = 10_000;
+
+/// A CSV cell as the mapping reads it: trimmed, blank being absent, bytes
+/// that are not UTF-8 replaced.
+fn cell(row: &csv::ByteRecord, at: Option<usize>) -> Option<Cow<'_, str>> {
+    let s = match String::from_utf8_lossy(row.get(at?)?) {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+/// Kaggle descriptions hold newlines as the two characters `\\n`.
+fn literal_newlines(text: &str) -> Cow<'_, str> {
+    match memchr::memchr(b'\\', text.as_bytes()) {
+        None => Cow::Borrowed(text),
+        Some(_) => Cow::Owned(text.replace("\\n", "\n")),
+    }
+}
 
 /// A text field as the validation keeps it: blank is absent, longer than
 /// `max` characters is a problem.
@@ -1060,6 +1151,31 @@ mod tests {
                 general(&mapper, bytes.as_bytes())
             );
         }
+    }
+
+    #[test]
+    fn kaggle_rows_are_read_cell_by_cell_as_the_general_way_reads_them() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/files/youtube/USvideos.csv");
+        let mut format = format(Content::YoutubeTrending);
+        format.country = Some("US".into());
+        let mapper = Mapper {
+            format: &format,
+            now_ms: NOW,
+        };
+        let mut csv = csv::Reader::from_path(path).unwrap();
+        let headers: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+        let columns = Columns::new(&headers);
+        let mut rows = 0;
+        for row in csv.byte_records() {
+            let row = row.unwrap();
+            let fast = mapper.fast_youtube(&columns, headers.len(), &row);
+            let general = mapper.youtube(&columns, headers.len(), &row).unwrap();
+            let general = mapper.validate(1, general);
+            assert_eq!(Record::Observation(fast.expect("a usual row")), general);
+            rows += 1;
+        }
+        assert_eq!(rows, 10);
     }
 
     #[test]
