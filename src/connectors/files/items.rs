@@ -1,5 +1,5 @@
 //! Apify items read field by field, from the bytes of a line or array item
-//! straight into an observation.
+//! straight into an observation; Kaggle YouTube rows cell by cell likewise.
 //!
 //! The general way ([`Mapper::record`]) parses a whole item into a
 //! `serde_json::Value`, maps the fields used into another `Value`, and has
