@@ -20,12 +20,18 @@
 //! [`detect_format`] and [`read_export`] are the public streaming API that
 //! `marketscout import` uses as well.
 
+mod array;
+mod blocks;
+mod items;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use blocks::Blocks;
 
 use super::http::HttpPolicy;
 use super::{
@@ -280,10 +286,12 @@ fn time_from_name(name: &str) -> Option<i64> {
 }
 
 fn first_array_item(path: &Path) -> io::Result<Option<Value>> {
-    let mut reader = Counted::open(path, Position::default())?;
+    let mut blocks = Blocks::open(path, 0, 0, blocks::SMALL_BLOCK)?;
     let mut item = None;
-    read_array(&mut reader, true, 1, |_, value| {
-        item = value.ok();
+    read_array(&mut blocks, true, 1, &|_| None, |_, found| {
+        if let ArrayItem::Parsed(value) = found {
+            item = value.ok();
+        }
         false
     })?;
     Ok(item)
@@ -322,22 +330,21 @@ pub fn read_from(
     match format.layout {
         Layout::JsonLines => read_lines(path, from, limit, &mapper, &mut each),
         Layout::JsonArray => {
-            let mut reader = Counted::open(path, from)?;
+            let mut blocks = Blocks::open(path, from.byte, from.line, blocks::BLOCK)?;
             let start = from.byte == 0;
             let mut record = from.record;
-            let mut last_line = 0;
-            let stopped = read_array(&mut reader, start, limit, |line, value| {
+            let fast = |bytes: &[u8]| mapper.fast_observation(bytes).ok();
+            let stopped = read_array(&mut blocks, start, limit, &fast, |line, item| {
                 record += 1;
-                last_line = line;
-                let out = match value {
-                    Ok(v) => mapper.record(line, &v),
-                    Err(reason) => Record::Skipped { line, reason },
-                };
-                each(out)
+                each(match item {
+                    ArrayItem::Observation(o) => Record::Observation(o),
+                    ArrayItem::Parsed(Ok(v)) => mapper.record(line, &v),
+                    ArrayItem::Parsed(Err(reason)) => Record::Skipped { line, reason },
+                })
             })?;
             Ok(stopped.then_some(Position {
-                byte: reader.byte,
-                line: reader.line,
+                byte: blocks.byte,
+                line: blocks.line,
                 record,
             }))
         }
@@ -352,128 +359,80 @@ fn read_lines(
     mapper: &Mapper<'_>,
     each: &mut dyn FnMut(Record) -> bool,
 ) -> io::Result<Option<Position>> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(from.byte))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut pos = from;
-    let mut buf = Vec::new();
+    let mut blocks = Blocks::open(path, from.byte, from.line, blocks::BLOCK)?;
+    let mut record = from.record;
     let mut count = 0;
     loop {
         if count >= limit {
-            return Ok(Some(pos));
+            return Ok(Some(blocks.position(record)));
         }
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
+        let line = blocks.line + 1;
+        let Some(raw) = blocks.next_line()? else {
             return Ok(None);
-        }
-        pos.byte += n as u64;
-        pos.line += 1;
-        let line = pos.line;
+        };
+        let length = raw.len();
         let bytes = if line == 1 {
-            buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&buf)
+            raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw)
         } else {
-            &buf[..]
+            raw
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
+            blocks.consume_line(length);
             continue;
         }
-        pos.record += 1;
+        let read = mapper.line_record(line, bytes);
+        blocks.consume_line(length);
+        record += 1;
         count += 1;
-        let record = match serde_json::from_slice::<Value>(bytes) {
-            Ok(value) => mapper.record(line, &value),
-            Err(e) => Record::Skipped {
-                line,
-                reason: format!("not JSON: {e}"),
-            },
-        };
-        if !each(record) {
-            return Ok(Some(pos));
+        if !each(read) {
+            return Ok(Some(blocks.position(record)));
         }
     }
 }
 
-/// A buffered file that counts the bytes and lines it hands out, so a JSON
-/// array can be read item by item with each item's position known.
-struct Counted {
-    inner: BufReader<File>,
-    byte: u64,
-    line: u64,
-}
-
-impl Counted {
-    fn open(path: &Path, from: Position) -> io::Result<Self> {
-        let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(from.byte))?;
-        Ok(Counted {
-            inner: BufReader::with_capacity(1 << 16, file),
-            byte: from.byte,
-            line: from.line,
-        })
-    }
-
-    fn peek(&mut self) -> io::Result<Option<u8>> {
-        Ok(self.inner.fill_buf()?.first().copied())
-    }
-
-    fn skip(&mut self) {
-        if let Ok(Some(b)) = self.peek() {
-            self.inner.consume(1);
-            self.byte += 1;
-            if b == b'\n' {
-                self.line += 1;
-            }
-        }
-    }
-}
-
-impl Read for Counted {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(out)?;
-        self.byte += n as u64;
-        self.line += out[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        Ok(n)
-    }
+/// An item of a JSON array, as [`read_array`] hands it over.
+#[allow(clippy::large_enum_variant)]
+enum ArrayItem {
+    /// An object read straight into an observation.
+    Observation(Observation),
+    /// Any other item, parsed as serde_json reads it from the file, or why it
+    /// could not be.
+    Parsed(Result<Value, String>),
 }
 
 /// Reads array items until the end, or `limit` items, or `each` answers
 /// false; answers whether it stopped before the end. `start`: the reader is
 /// at the beginning of the file (before `[`), else just after an item.
+/// `fast` reads an object item (its bytes) into an observation when it can.
 fn read_array(
-    reader: &mut Counted,
+    blocks: &mut Blocks,
     start: bool,
     limit: usize,
-    mut each: impl FnMut(u64, Result<Value, String>) -> bool,
+    fast: &dyn Fn(&[u8]) -> Option<Observation>,
+    mut each: impl FnMut(u64, ArrayItem) -> bool,
 ) -> io::Result<bool> {
     if start {
         // A byte-order mark, blanks, then the opening bracket.
-        while let Some(b) = reader.peek()? {
-            if b.is_ascii_whitespace() || b >= 0x80 {
-                reader.skip();
-            } else {
-                break;
-            }
-        }
-        if reader.peek()? != Some(b'[') {
-            each(reader.line + 1, Err("not a JSON array".into()));
+        blocks.skip_while(|b| b.is_ascii_whitespace() || b >= 0x80)?;
+        if blocks.peek()? != Some(b'[') {
+            each(
+                blocks.line + 1,
+                ArrayItem::Parsed(Err("not a JSON array".into())),
+            );
             return Ok(false);
         }
-        reader.skip();
+        blocks.consume(1);
     }
     let mut count = 0;
     loop {
-        while let Some(b) = reader.peek()? {
-            if b.is_ascii_whitespace() || b == b',' {
-                reader.skip();
-            } else {
-                break;
-            }
-        }
-        match reader.peek()? {
+        blocks.skip_while(|b| b.is_ascii_whitespace() || b == b',')?;
+        match blocks.peek()? {
             None => {
                 each(
-                    reader.line + 1,
-                    Err("the JSON array ends before its closing bracket (truncated?)".into()),
+                    blocks.line + 1,
+                    ArrayItem::Parsed(Err(
+                        "the JSON array ends before its closing bracket (truncated?)".into(),
+                    )),
                 );
                 return Ok(false);
             }
@@ -484,27 +443,68 @@ fn read_array(
             return Ok(true);
         }
         count += 1;
-        let line = reader.line + 1;
-        let mut de = serde_json::Deserializer::from_reader(&mut *reader);
-        match Value::deserialize(&mut de) {
+        let line = blocks.line + 1;
+        // The whole item in the buffer, or all that is left of the file.
+        let length = loop {
+            if let Some(n) = array::value_len(blocks.unread()) {
+                break Some(n);
+            }
+            if !blocks.more()? {
+                break None;
+            }
+        };
+        if let Some(n) = length.filter(|_| blocks.unread()[0] == b'{')
+            && let Some(o) = fast(&blocks.unread()[..n])
+        {
+            blocks.consume(n);
+            if !each(line, ArrayItem::Observation(o)) {
+                return Ok(true);
+            }
+            continue;
+        }
+        let mut reader = Taken::new(blocks.unread());
+        let parsed = Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut reader));
+        blocks.consume(reader.taken);
+        match parsed {
             Ok(value) => {
-                if !each(line, Ok(value)) {
+                if !each(line, ArrayItem::Parsed(Ok(value))) {
                     return Ok(true);
                 }
             }
-            Err(e) if e.is_io() => return Err(io::Error::other(e)),
             Err(e) => {
                 // Inside a broken item there is no telling where the next one
                 // starts: the rest of the file cannot be read.
                 each(
                     line,
-                    Err(format!(
+                    ArrayItem::Parsed(Err(format!(
                         "not JSON ({e}); the rest of the array cannot be read"
-                    )),
+                    ))),
                 );
                 return Ok(false);
             }
         }
+    }
+}
+
+/// Bytes handed to serde_json as a reader, counting what it takes: it takes
+/// them one at a time and looks one byte past a number, as it does reading a
+/// file, so an item other than an object reads (and fails) as it always has.
+struct Taken<'a> {
+    bytes: &'a [u8],
+    taken: usize,
+}
+
+impl<'a> Taken<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Taken { bytes, taken: 0 }
+    }
+}
+
+impl Read for Taken<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = (&self.bytes[self.taken..]).read(out)?;
+        self.taken += n;
+        Ok(n)
     }
 }
 
@@ -639,6 +639,20 @@ struct Mapper<'a> {
 }
 
 impl Mapper<'_> {
+    /// A line of JSON Lines.
+    fn line_record(&self, line: u64, bytes: &[u8]) -> Record {
+        if let Ok(o) = self.fast_observation(bytes) {
+            return Record::Observation(o);
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => self.record(line, &value),
+            Err(e) => Record::Skipped {
+                line,
+                reason: format!("not JSON: {e}"),
+            },
+        }
+    }
+
     /// A JSON item of the file's content, validated as the server validates.
     fn record(&self, line: u64, value: &Value) -> Record {
         let Value::Object(item) = value else {
@@ -674,6 +688,9 @@ impl Mapper<'_> {
         row: &csv::ByteRecord,
     ) -> Record {
         if self.format.content == Content::YoutubeTrending {
+            if let Ok(o) = self.fast_youtube(columns, headers.len(), row) {
+                return Record::Observation(o);
+            }
             return match self.youtube(columns, headers.len(), row) {
                 Ok(v) => self.validate(line, v),
                 Err(reason) => Record::Skipped { line, reason },
@@ -756,16 +773,8 @@ impl Mapper<'_> {
 
     fn instagram(&self, item: &Map<String, Value>) -> Result<Value, String> {
         let url = text_at(item, "url");
-        let short_code = text_at(item, "shortCode").or_else(|| {
-            let url = url.as_deref()?;
-            let (_, rest) = ["/p/", "/reel/", "/reels/", "/tv/"]
-                .iter()
-                .find_map(|m| url.split_once(m))?;
-            rest.split(['/', '?'])
-                .next()
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        });
+        let short_code = text_at(item, "shortCode")
+            .or_else(|| short_code_in(url.as_deref()?).map(str::to_owned));
         let Some(id) = short_code else {
             if let Some(error) = text_at(item, "error") {
                 return Err(format!(
@@ -877,6 +886,14 @@ impl Mapper<'_> {
     }
 }
 
+/// The post's short code in an Instagram post URL (`/p/<code>/`).
+fn short_code_in(url: &str) -> Option<&str> {
+    let (_, rest) = ["/p/", "/reel/", "/reels/", "/tv/"]
+        .iter()
+        .find_map(|m| url.split_once(m))?;
+    rest.split(['/', '?']).next().filter(|s| !s.is_empty())
+}
+
 /// `17.14.11` (yy.dd.mm) as midnight UTC of 2017-11-14, in milliseconds.
 fn trending_day(s: &str) -> Option<i64> {
     let mut parts = s.split('.');
@@ -896,20 +913,20 @@ fn trending_day(s: &str) -> Option<i64> {
 /// first `|`); `[none]` is no tag. Keyword tags may hold spaces: MarketScout
 /// matches hashtags against terms without spaces, so the spaces go.
 fn youtube_tags(raw: &str) -> Option<Value> {
-    if raw == "[none]" {
-        return None;
-    }
-    let tags: Vec<Value> = raw
-        .split('|')
+    let tags: Vec<Value> = kaggle_tags(raw).map(Value::from).collect();
+    (!tags.is_empty()).then_some(Value::Array(tags))
+}
+
+/// The tags of a Kaggle `tags` cell, each keeping only its letters, digits and `_`.
+fn kaggle_tags(raw: &str) -> impl Iterator<Item = String> {
+    raw.split('|')
+        .filter(move |_| raw != "[none]")
         .map(|t| {
             t.chars()
                 .filter(|c| is_alphanumeric(*c) || *c == '_')
                 .collect::<String>()
         })
         .filter(|t| !t.is_empty())
-        .map(Value::from)
-        .collect();
-    (!tags.is_empty()).then_some(Value::Array(tags))
 }
 
 /// A field by a dotted path, in a nested item (`authorMeta: {name}`) or a
@@ -963,29 +980,36 @@ fn hashtags(item: &Map<String, Value>, text: Option<&str>) -> Option<Value> {
         _ => flat_hashtags(item),
     };
     if let Some(text) = text.filter(|_| tags.is_empty()) {
-        for piece in text.split('#').skip(1) {
-            let tag: String = piece
-                .chars()
-                .take_while(|c| is_alphanumeric(*c) || *c == '_')
-                .collect();
-            if !tag.is_empty() {
-                tags.push(Value::String(tag));
-            }
-        }
+        tags.extend(hashtags_in_text(text).map(Value::from));
     }
     (!tags.is_empty()).then_some(Value::Array(tags))
 }
 
+/// What follows each `#` of a text up to the first character that is not a
+/// letter, digit or `_`, when that is something.
+fn hashtags_in_text(text: &str) -> impl Iterator<Item = &str> {
+    memchr::memchr_iter(b'#', text.as_bytes()).filter_map(move |at| {
+        let rest = &text[at + 1..];
+        let end = rest
+            .find(|c: char| !(is_alphanumeric(c) || c == '_'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
+}
+
 fn flat_hashtags(item: &Map<String, Value>) -> Vec<Value> {
     item.iter()
-        .filter(|(k, _)| {
-            let mut parts = k.split(['.', '/']);
-            parts.next() == Some("hashtags")
-                && parts.next().is_some_and(|i| i.parse::<u32>().is_ok())
-                && matches!(parts.next(), None | Some("name"))
-        })
+        .filter(|(k, _)| is_flat_hashtag(k))
         .map(|(_, v)| v.clone())
         .collect()
+}
+
+/// A hashtag flattened into a key of its own: `hashtags.0`, `hashtags/1/name`.
+fn is_flat_hashtag(key: &str) -> bool {
+    let mut parts = key.split(['.', '/']);
+    parts.next() == Some("hashtags")
+        && parts.next().is_some_and(|i| i.parse::<u32>().is_ok())
+        && matches!(parts.next(), None | Some("name"))
 }
 
 /// A count as the observation format reads it. `-1` (hidden) is no value at
@@ -1025,12 +1049,19 @@ fn last_segment(url: &str) -> Option<&str> {
         .next()
 }
 
-fn clip(text: String) -> String {
-    if text.chars().count() <= MAX_TEXT_CHARS {
-        text
-    } else {
-        text.chars().take(MAX_TEXT_CHARS).collect()
+fn clip(mut text: String) -> String {
+    text.truncate(clip_end(&text));
+    text
+}
+
+/// Where a text is cut to keep [`MAX_TEXT_CHARS`] characters.
+fn clip_end(text: &str) -> usize {
+    if text.len() <= MAX_TEXT_CHARS {
+        return text.len();
     }
+    text.char_indices()
+        .nth(MAX_TEXT_CHARS)
+        .map_or(text.len(), |(at, _)| at)
 }
 
 fn clip_to(text: String, max: usize) -> String {

@@ -21,7 +21,7 @@ pub const PLATFORMS: &[&str] = &[
 pub const KINDS: &[&str] = &["post", "video", "ad"];
 
 /// How far in the future an observation may claim to be (clock skew).
-const FUTURE_SLACK_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const FUTURE_SLACK_MS: i64 = 24 * 3600 * 1000;
 const MAX_TEXT: usize = 10_000;
 const MAX_HASHTAGS: usize = 100;
 
@@ -282,7 +282,7 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 /// A non-negative count; numeric strings (as ad libraries send) are read too.
 /// `-1`, which scrapers use for "hidden", is `Ok(None)`.
-fn count_of(v: &Value) -> Result<Option<i64>, ()> {
+pub(crate) fn count_of(v: &Value) -> Result<Option<i64>, ()> {
     let n = match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
@@ -314,38 +314,41 @@ fn number_of(v: &Value) -> Result<Option<f64>, ()> {
 /// Unix seconds or milliseconds (told apart by size), or an RFC 3339 / ISO-8601 time.
 pub fn parse_time(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => {
-            let x = n.as_f64()?;
-            if !x.is_finite() || x < 0.0 {
-                return None;
-            }
-            Some(if x >= 1e12 {
-                x as i64
-            } else {
-                (x * 1000.0) as i64
-            })
-        }
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.timestamp_millis());
-            }
-            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-            {
-                return Some(t.and_utc().timestamp_millis());
-            }
-            if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                return d
-                    .and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc().timestamp_millis());
-            }
-            s.parse::<f64>()
-                .ok()
-                .and_then(|x| parse_time(&Value::from(x)))
-        }
+        Value::Number(n) => time_of_number(n.as_f64()?),
+        Value::String(s) => time_of_text(s),
         _ => None,
     }
+}
+
+/// Unix seconds or milliseconds, told apart by size.
+pub(crate) fn time_of_number(x: f64) -> Option<i64> {
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    Some(if x >= 1e12 {
+        x as i64
+    } else {
+        (x * 1000.0) as i64
+    })
+}
+
+/// An RFC 3339 / ISO-8601 time, or a number of seconds or milliseconds written out.
+pub(crate) fn time_of_text(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+    {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
+    }
+    s.parse::<f64>().ok().and_then(time_of_number)
 }
 
 #[derive(Default)]
@@ -520,53 +523,113 @@ impl Problems {
     }
 
     fn hashtags(&mut self, obj: &Map<String, Value>, text: Option<&str>) -> Vec<String> {
-        let mut tags: Vec<String> = Vec::new();
-        // The tag being read: one buffer for all, copied only when kept.
-        let mut tag = String::new();
-        let mut add = |raw: &str| {
-            tag.clear();
-            for c in raw.trim().trim_start_matches('#').chars() {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    tag.push(c.to_ascii_lowercase());
-                } else if !c.is_ascii() && crate::engine::chars::is_alphanumeric(c) {
-                    tag.extend(c.to_lowercase());
-                } else {
-                    break;
-                }
-            }
-            if !tag.is_empty() && tags.len() < MAX_HASHTAGS && !tags.contains(&tag) {
-                tags.push(tag.clone());
-            }
-        };
+        let mut tags = Hashtags::default();
         match field(obj, "hashtags") {
             None => {}
             Some(Value::Array(items)) => {
                 for item in items {
                     match item {
-                        Value::String(s) => add(s),
+                        Value::String(s) => tags.add(s),
                         // Scraper exports give objects such as {"name": "ledlights"}.
                         Value::Object(o) => {
                             if let Some(Value::String(s)) = o.get("name").or_else(|| o.get("title"))
                             {
-                                add(s);
+                                tags.add(s);
                             }
                         }
                         _ => {}
                     }
                 }
             }
-            Some(Value::String(s)) => s.split([',', ' ', ';']).for_each(&mut add),
+            Some(Value::String(s)) => s.split([',', ' ', ';']).for_each(|t| tags.add(t)),
             Some(_) => self.push("hashtags must be a list of strings or one string"),
         }
         if let Some(text) = text {
-            for word in text.split(|c: char| c.is_whitespace()) {
-                if let Some(rest) = word.strip_prefix('#') {
-                    add(rest);
-                }
+            tags.add_words(text);
+        }
+        tags.into_vec()
+    }
+}
+
+/// Hashtags as observations keep them: lower-case, without `#`, each cut at
+/// its first character that is not a letter, digit or `_`, each once, at most
+/// [`MAX_HASHTAGS`], first seen first.
+#[derive(Default)]
+pub(crate) struct Hashtags {
+    tags: Vec<String>,
+    /// The tag being read: one buffer for all, copied only when kept.
+    tag: String,
+    /// A Bloom filter of the tags kept: a new tag (most are) usually finds
+    /// its bit clear, and is then known new without comparing it with each.
+    seen: u128,
+}
+
+impl Hashtags {
+    pub(crate) fn with_capacity(tags: usize) -> Self {
+        Hashtags {
+            tags: Vec::with_capacity(tags),
+            ..Hashtags::default()
+        }
+    }
+
+    pub(crate) fn add(&mut self, raw: &str) {
+        let raw = raw.trim().trim_start_matches('#');
+        // Most tags are ASCII: their letters are lower-cased in one go.
+        let ascii = raw
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(raw.len());
+        self.tag.clear();
+        self.tag.push_str(&raw[..ascii]);
+        self.tag.make_ascii_lowercase();
+        for c in raw[ascii..].chars() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                self.tag.push(c.to_ascii_lowercase());
+            } else if !c.is_ascii() && crate::engine::chars::is_alphanumeric(c) {
+                self.tag.extend(c.to_lowercase());
+            } else {
+                break;
             }
         }
-        tags
+        if self.tag.is_empty() || self.tags.len() >= MAX_HASHTAGS {
+            return;
+        }
+        let bit = 1u128 << (fnv1a(self.tag.as_bytes()) % 128);
+        if self.seen & bit != 0 && self.tags.contains(&self.tag) {
+            return;
+        }
+        self.seen |= bit;
+        self.tags.push(self.tag.clone());
     }
+
+    /// Every word of `text` (split at whitespace) that starts with `#`.
+    pub(crate) fn add_words(&mut self, text: &str) {
+        for at in memchr::memchr_iter(b'#', text.as_bytes()) {
+            // A word starts the text or follows whitespace.
+            if text[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_whitespace())
+            {
+                continue;
+            }
+            let rest = &text[at + 1..];
+            let word = rest
+                .find(char::is_whitespace)
+                .map_or(rest, |end| &rest[..end]);
+            self.add(word);
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        self.tags
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod common;
 mod files;
+mod files_fingerprints;
 mod google_trends;
 mod meta_ads;
 mod reddit;
