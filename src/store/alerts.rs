@@ -11,7 +11,7 @@
 //! commit leaves everything to the next evaluation; after it, nothing is
 //! evaluated twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::AssertSqlSafe;
 
@@ -55,6 +55,7 @@ pub struct AlertFilter {
 /// What one evaluation did.
 #[derive(Debug, Default, Clone)]
 pub struct Evaluation {
+    /// Changed products that someone watches, and their watches.
     pub products: usize,
     pub watches: usize,
     /// (user id, alert id) of the alerts stored.
@@ -341,7 +342,7 @@ impl Store {
             .unwrap_or(100);
         let mut fired: Vec<(i64, i64, Fired)> = Vec::new();
         let mut changed_states: Vec<(i64, String)> = Vec::new();
-        let mut products = std::collections::HashSet::new();
+        let mut products = HashSet::new();
         for (w, rules) in watches.iter().zip(&rules) {
             let r = &w[0];
             products.insert(r.product_id);

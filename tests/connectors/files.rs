@@ -88,7 +88,7 @@ fn read(path: &Path) -> Read {
 
 /// A file of the real exports next to the repository, or `None` (with a note)
 /// in a clone without them.
-fn shared(relative: &str) -> Option<PathBuf> {
+pub(crate) fn shared(relative: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()?
         .join("shared/data")

@@ -24,6 +24,7 @@ use marketscout::connectors::files::{Position, Record, detect_format, read_expor
 use sha2::{Digest, Sha256};
 
 use crate::common::NOW_MS;
+use crate::files::shared;
 
 /// The fingerprints of the reader at commit 561c7ba (before the speed work).
 const EXPECTED: &[(&str, &str)] = &[
@@ -189,21 +190,6 @@ fn fixture(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/files")
         .join(relative)
-}
-
-fn shared(relative: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()?
-        .join("shared/data")
-        .join(relative);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: the real export {relative} is not next to the repository (../shared/data)"
-        );
-        None
-    }
 }
 
 const FIXTURES: &[&str] = &[
