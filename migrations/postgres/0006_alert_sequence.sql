@@ -21,6 +21,8 @@ INSERT INTO alert_cursor (id, seq) VALUES (1, 0);
 -- What the last evaluation had not seen yet is still to be seen.
 UPDATE trend_scores SET alerts_seq = 1 WHERE EXISTS (SELECT 1 FROM products p WHERE p.id = trend_scores.product_id AND p.alerts_dirty > 0 AND trend_scores.id > p.alerts_score_id);
 UPDATE products SET alerts_seq = 1 WHERE alerts_dirty > 0;
+-- Those readings get the scores every reading now carries, as a refresh would have written them.
+UPDATE trend_scores SET previous_score = (SELECT t.score FROM trend_scores t WHERE t.product_id = trend_scores.product_id AND t.id < trend_scores.id ORDER BY t.id DESC LIMIT 1), base_score = COALESCE((SELECT t.score FROM trend_scores t WHERE t.product_id = trend_scores.product_id AND t.calculated_at <= trend_scores.calculated_at - 86400000 ORDER BY t.calculated_at DESC LIMIT 1), (SELECT t.score FROM trend_scores t WHERE t.product_id = trend_scores.product_id AND t.id < trend_scores.id ORDER BY t.id LIMIT 1)) WHERE alerts_seq = 1;
 
 DROP INDEX products_alerts_dirty_idx;
 ALTER TABLE products DROP COLUMN alerts_dirty;

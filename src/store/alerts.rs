@@ -259,28 +259,19 @@ impl Store {
             .unwrap_or(100);
         let default_window = AlertRules::default().jump_window_ms();
         // One row per watch of a changed product and new reading (or one row
-        // with no reading): the product, the watch, the reading with its
-        // previous score and its score one default jump window earlier (as
-        // written with it; searched for only in readings written before they
-        // were), and the product's recent viral ads as one text. CROSS JOIN
-        // keeps SQLite starting from the changed products.
+        // with no reading): the product, the watch, the reading with the
+        // scores written with it (the previous one, the one a default jump
+        // window earlier), and the product's recent viral ads as one text.
+        // CROSS JOIN keeps SQLite starting from the changed products.
         let rows: Vec<ChangedRow> = sqlx::query_as(
             "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
                     w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
                     w.rule_state AS state, \
                     s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-                    COALESCE(s.previous_score, \
-                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
-                         AND t.id < s.id ORDER BY t.id DESC LIMIT 1)) AS previous, \
-                    COALESCE(s.base_score, \
-                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
-                         AND t.calculated_at <= s.calculated_at - $3 \
-                         ORDER BY t.calculated_at DESC LIMIT 1), \
-                      (SELECT t.score FROM trend_scores t WHERE t.product_id = p.id \
-                         AND t.id < s.id ORDER BY t.id LIMIT 1)) AS base, \
+                    s.previous_score AS previous, s.base_score AS base, \
                     (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
                        FROM ads a WHERE a.product_id = p.id \
-                       AND a.engagement_score >= $4 AND a.created_at >= $5) AS ads \
+                       AND a.engagement_score >= $3 AND a.created_at >= $4) AS ads \
              FROM products p CROSS JOIN watchlists w \
              LEFT JOIN trend_scores s ON s.product_id = p.id \
                AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
@@ -289,7 +280,6 @@ impl Store {
         )
         .bind(after)
         .bind(until)
-        .bind(default_window)
         .bind(min_ad_score)
         .bind(now - VIRAL_AD_MAX_AGE_MS)
         .fetch_all(&mut *tx)
@@ -447,7 +437,8 @@ impl Store {
     }
 
     /// The new readings of `products` (numbered in `after..=until`), each
-    /// with its previous score and its score one `window` earlier.
+    /// with its previous score and its score one `window` earlier (not the
+    /// default window's, which the reading carries).
     async fn readings_in_full(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -464,8 +455,7 @@ impl Store {
             .join(",");
         let sql = format!(
             "SELECT s.product_id, s.id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-               (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                  AND t.id < s.id ORDER BY t.id DESC LIMIT 1) AS previous, \
+               s.previous_score AS previous, \
                COALESCE( \
                  (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
                     AND t.calculated_at <= s.calculated_at - $1 \
