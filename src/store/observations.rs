@@ -194,6 +194,18 @@ pub(super) async fn ingest_in(
     Ok(counts)
 }
 
+/// The columns a content is matched on, in the order `upsert_contents` reads them back.
+const MATCHED_COLUMNS: [&str; 8] = [
+    "kind",
+    "author",
+    "text",
+    "hashtags",
+    "country",
+    "url",
+    "published_at",
+    "first_seen_at",
+];
+
 /// Upserts distinct contents; answers each one as it now reads (for
 /// matching) with the platform id it was stored under.
 async fn upsert_contents(
@@ -201,6 +213,31 @@ async fn upsert_contents(
     backend: Backend,
     rows: &[ContentRow<'_>],
 ) -> StoreResult<Vec<(String, ContentToMatch)>> {
+    // A row inserted now holds what this chunk sent, and the driver copies
+    // each value it answers several times (it was a third of the database
+    // side of an import): on SQLite, where this transaction is the only
+    // writer, rows numbered past the highest id before the statement are new
+    // and answer NULL for the columns sent. A row that was there answers what
+    // it holds; a NULL it holds is one the chunk sent too, since an update
+    // only ever fills in (`COALESCE`). PostgreSQL answers every row in full.
+    let newer_than = match backend {
+        Backend::Sqlite => Some(
+            sqlx::query_as::<_, (i64,)>("SELECT COALESCE(MAX(id), 0) FROM contents")
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(StoreError::classify)?
+                .0,
+        ),
+        Backend::Postgres => None,
+    };
+    let returned = MATCHED_COLUMNS
+        .iter()
+        .map(|c| match newer_than {
+            Some(_) => format!("CASE WHEN id > ? THEN NULL ELSE {c} END"),
+            None => (*c).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "INSERT INTO contents (platform, platform_id, kind, url, author, text, hashtags, \
          country, language, published_at, first_seen_at, last_seen_at) VALUES {} \
@@ -216,8 +253,7 @@ async fn upsert_contents(
            THEN excluded.first_seen_at ELSE contents.first_seen_at END, \
          last_seen_at = CASE WHEN excluded.last_seen_at > contents.last_seen_at \
            THEN excluded.last_seen_at ELSE contents.last_seen_at END \
-         RETURNING id, platform, platform_id, kind, author, text, hashtags, country, url, \
-         published_at, first_seen_at",
+         RETURNING id, platform, platform_id, {returned}",
         placeholders(backend, rows.len(), 12)
     );
     // Only placeholders are interpolated: every value is bound.
@@ -237,20 +273,43 @@ async fn upsert_contents(
             .bind(r.first_seen)
             .bind(r.last_seen);
     }
+    if let Some(max) = newer_than {
+        for _ in MATCHED_COLUMNS {
+            query = query.bind(max);
+        }
+    }
     let returned = query
         .fetch_all(&mut **tx)
         .await
         .map_err(StoreError::classify)?;
+    let sent: HashMap<(&str, &str), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.first.platform, r.first.platform_id.as_str()), i))
+        .collect();
     let mut contents = Vec::with_capacity(rows.len());
     for row in returned {
         let get = |e: sqlx::Error| StoreError::classify(e);
-        let hashtags: Option<String> = row.try_get(6).map_err(get)?;
+        let platform: String = row.try_get(1).map_err(get)?;
+        let platform_id: String = row.try_get(2).map_err(get)?;
+        let Some(&i) = sent.get(&(platform.as_str(), platform_id.as_str())) else {
+            continue;
+        };
+        let r = &rows[i];
+        let kind: Option<String> = row.try_get(3).map_err(get)?;
+        let text = |i: usize, sent: Option<&str>| -> StoreResult<Option<String>> {
+            let stored: Option<String> = row.try_get(i).map_err(get)?;
+            Ok(stored.or_else(|| sent.map(str::to_owned)))
+        };
+        let hashtags = text(6, r.hashtags.as_deref())?;
+        let published_at: Option<i64> = row.try_get(9).map_err(get)?;
+        let first_seen_at: Option<i64> = row.try_get(10).map_err(get)?;
         let content = ContentToMatch {
             id: row.try_get(0).map_err(get)?,
-            platform: row.try_get(1).map_err(get)?,
-            kind: row.try_get(3).map_err(get)?,
-            author: row.try_get(4).map_err(get)?,
-            text: row.try_get(5).map_err(get)?,
+            platform,
+            kind: kind.unwrap_or_else(|| r.first.kind.to_owned()),
+            author: text(4, r.author)?,
+            text: text(5, r.text)?,
             hashtags: hashtags
                 .map(|t| {
                     t.split(' ')
@@ -259,12 +318,12 @@ async fn upsert_contents(
                         .collect()
                 })
                 .unwrap_or_default(),
-            country: row.try_get(7).map_err(get)?,
-            url: row.try_get(8).map_err(get)?,
-            published_at: row.try_get(9).map_err(get)?,
-            first_seen_at: row.try_get(10).map_err(get)?,
+            country: text(7, r.country)?,
+            url: text(8, r.url)?,
+            published_at: published_at.or(r.published_at),
+            first_seen_at: first_seen_at.unwrap_or(r.first_seen),
         };
-        contents.push((row.try_get(2).map_err(get)?, content));
+        contents.push((platform_id, content));
     }
     Ok(contents)
 }

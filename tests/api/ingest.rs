@@ -20,6 +20,19 @@ async fn ingest_raw(app: &TestApp, token: &str, body: String, content_type: &str
     json_of(res).await
 }
 
+/// A product whose keyword is "sunset lamp".
+async fn sunset_lamp(app: &TestApp) -> Value {
+    let res = app
+        .post_json(
+            "/products",
+            &json!({"name": "Sunset lamp", "description": "A lamp", "keywords": ["sunset lamp"]}),
+        )
+        .await;
+    let (status, product) = json_of(res).await;
+    assert_eq!(status, 200, "{product}");
+    product
+}
+
 #[tokio::test]
 async fn good_bad_and_duplicate_lines_are_counted_apart() {
     let app = spawn_app().await;
@@ -143,14 +156,7 @@ async fn large_batches_with_repeated_content_are_counted_exactly() {
 async fn contents_seen_again_across_a_large_batch_are_stored_once_linked_and_idempotent() {
     let app = spawn_app().await;
     let token = app.user_token("ann").await;
-    let res = app
-        .post_json(
-            "/products",
-            &json!({"name": "Sunset lamp", "description": "A lamp", "keywords": ["sunset lamp"]}),
-        )
-        .await;
-    let (status, product) = json_of(res).await;
-    assert_eq!(status, 200, "{product}");
+    let product = sunset_lamp(&app).await;
     // 600 contents over 3 days, far more than one statement holds. A content's
     // text comes only with its second sighting; every other one is about the
     // lamp, and every fourth is an ad.
@@ -209,4 +215,89 @@ async fn contents_seen_again_across_a_large_batch_are_stored_once_linked_and_ide
         after.push(app.scalar(sql).await);
     }
     assert_eq!(after, stored, "and changes nothing");
+}
+
+#[tokio::test]
+async fn a_later_sighting_without_text_is_matched_on_the_text_already_stored() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let product = sunset_lamp(&app).await;
+    let line = |platform: &str, kind: &str, id: &str, day: u32, extra: Value| {
+        let mut o = json!({"platform": platform, "kind": kind, "platform_id": id,
+                           "observed_at": format!("2025-09-0{day}T00:00:00Z"), "views": day});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o.to_string()
+    };
+    // The same platform id on two platforms is two contents: only the TikTok
+    // one is about the lamp.
+    let first = [
+        line(
+            "tiktok",
+            "video",
+            "a1",
+            1,
+            json!({"text": "my sunset lamp glows", "author": "shop"}),
+        ),
+        line("reddit", "post", "a1", 1, json!({"text": "a quiet day"})),
+        line(
+            "facebook",
+            "ad",
+            "ad1",
+            1,
+            json!({"text": "Sunset lamp, 20% off", "country": "DE"}),
+        ),
+    ];
+    let (status, report) = ingest_raw(&app, &token, first.join("\n"), "application/x-ndjson").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["products_refreshed"], json!([product["id"]]));
+
+    // Sightings that carry only metrics are still about the lamp, and the ad
+    // keeps the country it was first seen in.
+    let metrics_only = [
+        line("tiktok", "video", "a1", 2, json!({})),
+        line("reddit", "post", "a1", 2, json!({})),
+        line("facebook", "ad", "ad1", 2, json!({})),
+    ];
+    let (status, report) = ingest_raw(
+        &app,
+        &token,
+        metrics_only.join("\n"),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["accepted"].as_u64(), Some(3), "{report}");
+    assert_eq!(report["products_refreshed"], json!([product["id"]]));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM ads WHERE country = 'DE' AND content_id IS NOT NULL")
+            .await,
+        1
+    );
+
+    // A text sent later replaces the stored one: the Reddit post becomes
+    // about the lamp, beside a new content that is not.
+    let later = [
+        line(
+            "reddit",
+            "post",
+            "a1",
+            3,
+            json!({"text": "got a sunset lamp today"}),
+        ),
+        line("tiktok", "video", "b2", 3, json!({"text": "a quiet day"})),
+    ];
+    let (status, report) = ingest_raw(&app, &token, later.join("\n"), "application/x-ndjson").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["products_refreshed"], json!([product["id"]]));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM content_products").await, 3);
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM contents WHERE author = 'shop' AND text LIKE 'my sunset%'"
+        )
+        .await,
+        1,
+        "a sighting without text or author never erases them"
+    );
 }
