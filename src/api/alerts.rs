@@ -21,7 +21,7 @@ use super::extract::{
     Fields, FromBody, FromQuery, MAX_ID, PathId, ValidJson, ValidQuery, json_object, read_body,
 };
 use crate::app::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, live_session};
 use crate::engine::alerts::AlertRules;
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
 use crate::store::{AlertFilter, AlertRow, Store, StoreError, WatchRules};
@@ -204,7 +204,8 @@ async fn read_all_alerts(
 /// Live alerts as server-sent events: each new alert is an `alert` event whose
 /// `id` is the alert's id and whose data is the alert as `GET /alerts` shows it.
 /// A client that reconnects with `Last-Event-ID` gets what it missed; without
-/// it, the stream starts with alerts raised after it opened.
+/// it, the stream starts with alerts raised after it opened. The stream ends
+/// when its token expires or is revoked (a logout): reconnect with a fresh one.
 #[utoipa::path(get, path = "/alerts/stream", tag = "alerts",
     security(("bearer" = [])),
     responses(
@@ -218,7 +219,7 @@ async fn alert_stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let start = last_event_id(&headers);
-    live_alerts(&state, current.user.id, start).await
+    live_alerts(&state, &current, start).await
 }
 
 /// The `Last-Event-ID` a reconnecting client sends, when it is a valid id.
@@ -235,27 +236,41 @@ pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
 const STREAM_POLL: Duration = Duration::from_secs(5);
 
 /// The alert stream of one user, from `after` (or from now): shared by the
-/// API and the dashboard.
+/// API and the dashboard. It ends when the session that opened it does (a
+/// logout, the token's expiry, the user deleted): a client reconnects with a
+/// fresh token and `Last-Event-ID`, missing nothing.
 pub async fn live_alerts(
     state: &AppState,
-    user_id: i64,
+    session: &CurrentUser,
     after: Option<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
+    let user_id = session.user.id;
     let last = match after {
         Some(id) => id,
         None => state.store.last_alert_id(user_id).await?,
     };
     struct Live {
+        state: AppState,
         store: Store,
         user_id: i64,
+        jti: String,
+        expires: tokio::time::Instant,
         last: i64,
         pending: VecDeque<AlertRow>,
         changes: tokio::sync::watch::Receiver<u64>,
         stopping: tokio_util::sync::CancellationToken,
     }
+    let lasts = Duration::from_secs(session.token_expires_at).saturating_sub(
+        std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap_or_default(),
+    );
     let live = Live {
+        state: state.clone(),
         store: state.store.clone(),
         user_id,
+        jti: session.jti.clone(),
+        expires: tokio::time::Instant::now() + lasts,
         last,
         pending: VecDeque::new(),
         changes: state.store.subscribe(),
@@ -273,6 +288,15 @@ pub async fn live_alerts(
                 return Some((Ok(event), live));
             }
             live.changes.mark_unchanged();
+            // A logout commits, which wakes every stream: each looks whether
+            // it was its own (from the session cache, mostly).
+            match live_session(&live.state, live.user_id, &live.jti).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the alert stream could not check its session")
+                }
+            }
             let filter = AlertFilter {
                 after_id: Some(live.last),
                 limit: 100,
@@ -289,6 +313,7 @@ pub async fn live_alerts(
             }
             tokio::select! {
                 _ = live.stopping.cancelled() => return None,
+                _ = tokio::time::sleep_until(live.expires) => return None,
                 _ = live.changes.changed() => {},
                 _ = tokio::time::sleep(STREAM_POLL) => {},
             }

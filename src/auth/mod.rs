@@ -51,26 +51,39 @@ pub async fn user_from_token(state: &AppState, token: &str) -> Result<CurrentUse
         .verify_access(token)
         .ok_or_else(ApiError::unauthorized)?;
     let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-    let now = state.stamp();
-    let session = match state.caches.session(&now, user_id, &claims.jti) {
-        Some(hit) => Some(hit),
-        None => {
-            let found = state.store.user_for_token(user_id, &claims.jti).await?;
-            if let Some((user, revoked)) = &found {
-                state.caches.keep_session(now, user, &claims.jti, *revoked);
-            }
-            found
-        }
-    };
-    match session {
-        Some((user, false)) => Ok(CurrentUser {
+    match live_session(state, user_id, &claims.jti).await? {
+        Some(user) => Ok(CurrentUser {
             user,
             jti: claims.jti,
             token_expires_at: claims.exp,
         }),
-        // Deleted user, or a token revoked by logout.
-        _ => Err(ApiError::unauthorized()),
+        None => Err(ApiError::unauthorized()),
     }
+}
+
+/// The user of a token's session while it lasts: none once the user is
+/// deleted or the token revoked by a logout. Long-lived responses (the alert
+/// stream) ask again as they go, so a logout ends them too.
+pub async fn live_session(
+    state: &AppState,
+    user_id: i64,
+    jti: &str,
+) -> Result<Option<User>, ApiError> {
+    let now = state.stamp();
+    let session = match state.caches.session(&now, user_id, jti) {
+        Some(hit) => Some(hit),
+        None => {
+            let found = state.store.user_for_token(user_id, jti).await?;
+            if let Some((user, revoked)) = &found {
+                state.caches.keep_session(now, user, jti, *revoked);
+            }
+            found
+        }
+    };
+    Ok(match session {
+        Some((user, false)) => Some(user),
+        _ => None,
+    })
 }
 
 /// An authenticated administrator.

@@ -282,7 +282,7 @@ pub async fn stream(
             .and_then(|a| a.parse::<i64>().ok())
             .filter(|a| *a >= 0)
     });
-    let sse = live_alerts(&state, member.user.user.id, after).await?;
+    let sse = live_alerts(&state, &member.user, after).await?;
     Ok(sse.into_response())
 }
 

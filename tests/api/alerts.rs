@@ -778,3 +778,46 @@ async fn a_delivery_leased_by_an_instance_that_died_is_sent_once_after_its_lease
         ]
     );
 }
+
+#[tokio::test]
+async fn a_logout_ends_the_alert_stream_it_opened() {
+    let app = spawn_app().await;
+    let token = app.user_token("ann").await;
+    let other = app.user_token("bob").await;
+    let open = |token: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(app.url("/alerts/stream"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res
+        }
+    };
+    let mut ann = open(token.clone()).await;
+    let mut bob = open(other.clone()).await;
+
+    let res = app.post_json_auth("/logout", &json!(null), &token).await;
+    assert_eq!(res.status(), 200);
+    let started = std::time::Instant::now();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), ann.chunk())
+            .await
+            .expect("the stream ends within two seconds of the logout")
+            .unwrap();
+        if chunk.is_none() {
+            break;
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), bob.chunk())
+            .await
+            .is_err(),
+        "another user's stream stays open"
+    );
+}
