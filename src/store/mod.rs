@@ -36,7 +36,7 @@ pub use trends::{
     StoredContent, brief_platform, observation_platform,
 };
 pub use users::{NewUser, User};
-pub use watchlists::{WatchlistEntry, WatchlistExportRow};
+pub use watchlists::{WatchOverview, WatchlistEntry, WatchlistExportRow};
 pub use webhooks::{Claimed, DeliveryRow, Outcome, WebhookRow};
 
 use crate::config::DatabaseUrl;

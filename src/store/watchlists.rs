@@ -16,7 +16,33 @@ pub struct WatchlistExportRow {
     pub added_at: Millis,
 }
 
+/// A watch as the dashboard's watchlist lists it: its product, the product's
+/// stored trend report (JSON, when it was scored) and the snooze.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WatchOverview {
+    pub watch_id: i64,
+    pub product_id: i64,
+    pub product_name: String,
+    pub snoozed_until: Option<Millis>,
+    pub report: Option<String>,
+}
+
 impl Store {
+    /// A user's watches with their products, in the order they were added:
+    /// one query however long the list.
+    pub async fn watchlist_overview(&self, user_id: i64) -> StoreResult<Vec<WatchOverview>> {
+        sqlx::query_as(
+            "SELECT w.id AS watch_id, p.id AS product_id, p.name AS product_name, \
+                    w.snoozed_until, p.report \
+             FROM watchlists w JOIN products p ON p.id = w.product_id \
+             WHERE w.user_id = $1 ORDER BY w.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::classify)
+    }
+
     pub async fn watchlist(&self, user_id: i64) -> StoreResult<Vec<WatchlistEntry>> {
         sqlx::query_as(
             "SELECT id, user_id, product_id, created_at FROM watchlists WHERE user_id = $1 ORDER BY id",

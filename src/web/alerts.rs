@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::charts;
 use crate::notify::guard::check_url;
 use crate::notify::webhook::{WebhookFormat, new_secret};
-use crate::store::{AlertFilter, AlertRow, StoreError};
+use crate::store::{AlertFilter, AlertRow};
 use crate::time::{iso, now_ms};
 
 type PageResult = Result<Response, PageError>;
@@ -144,17 +144,11 @@ async fn watchlist_page(
     let user_id = user.user.id;
     let now = now_ms();
     let mut rows = Vec::new();
-    for entry in state.store.watchlist(user_id).await? {
-        let product = match state.store.product(entry.product_id).await {
-            Ok(p) => p,
-            Err(StoreError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let rules = state.store.watch_rules(user_id, entry.id).await?;
-        let report = match state.store.trend_report(product.id).await? {
-            Some((json, _)) => serde_json::from_str::<crate::refresh::StoredReport>(&json).ok(),
-            None => None,
-        };
+    for watch in state.store.watchlist_overview(user_id).await? {
+        let report = watch
+            .report
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<crate::refresh::StoredReport>(json).ok());
         let (change, direction) =
             super::pages::change_text(report.as_ref().and_then(|r| r.change_7d_pct));
         let attention = report
@@ -162,13 +156,13 @@ async fn watchlist_page(
             .map(|r| r.history.attention.clone())
             .unwrap_or_default();
         rows.push(WatchRow {
-            watch_id: entry.id,
-            snoozed: rules
+            watch_id: watch.watch_id,
+            snoozed: watch
                 .snoozed_until
                 .filter(|t| *t > now)
                 .map(|t| format!("until {} UTC", iso(t)[..16].replace('T', " "))),
             row: super::pages::Row {
-                id: product.id,
+                id: watch.product_id,
                 score: report
                     .as_ref()
                     .map_or("–".into(), |r| format!("{:.0}", r.score)),
@@ -178,10 +172,10 @@ async fn watchlist_page(
                 change,
                 direction,
                 spark: charts::sparkline(
-                    &format!("{}: attention over the last 30 days", product.name),
+                    &format!("{}: attention over the last 30 days", watch.product_name),
                     &attention[attention.len().saturating_sub(30)..],
                 ),
-                name: product.name,
+                name: watch.product_name,
             },
         });
     }
