@@ -31,12 +31,23 @@ impl Store {
     /// A user's watches with their products, in the order they were added:
     /// one query however long the list.
     pub async fn watchlist_overview(&self, user_id: i64) -> StoreResult<Vec<WatchOverview>> {
-        sqlx::query_as(
-            "SELECT w.id AS watch_id, p.id AS product_id, p.name AS product_name, \
-                    w.snoozed_until, p.report \
-             FROM watchlists w JOIN products p ON p.id = w.product_id \
-             WHERE w.user_id = $1 ORDER BY w.id",
+        self.watched(
+            "w.id AS watch_id, p.id AS product_id, p.name AS product_name, \
+             w.snoozed_until, p.report",
+            user_id,
         )
+        .await
+    }
+
+    /// `columns` of a user's watches joined with their products, in the order added.
+    async fn watched<T>(&self, columns: &'static str, user_id: i64) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM watchlists w JOIN products p ON p.id = w.product_id \
+             WHERE w.user_id = $1 ORDER BY w.id"
+        )))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
@@ -101,15 +112,11 @@ impl Store {
     }
 
     pub async fn watchlist_export(&self, user_id: i64) -> StoreResult<Vec<WatchlistExportRow>> {
-        sqlx::query_as(
-            "SELECT p.id AS product_id, p.name AS product_name, p.description, w.created_at AS added_at \
-             FROM watchlists w JOIN products p ON p.id = w.product_id \
-             WHERE w.user_id = $1 ORDER BY w.id",
+        self.watched(
+            "p.id AS product_id, p.name AS product_name, p.description, w.created_at AS added_at",
+            user_id,
         )
-        .bind(user_id)
-        .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::classify)
     }
 
     /// Score history of the user's watched products: (product id, name, score, at).
