@@ -24,7 +24,7 @@ use crate::app::AppState;
 use crate::auth::{CurrentUser, live_session};
 use crate::engine::alerts::AlertRules;
 use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
-use crate::store::{AlertFilter, AlertRow, Store, StoreError, WatchRules};
+use crate::store::{AlertFilter, AlertRow, StoreError, WatchRules};
 use crate::time::{iso, now_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -251,30 +251,22 @@ pub async fn live_alerts(
     };
     struct Live {
         state: AppState,
-        store: Store,
         user_id: i64,
         jti: String,
         expires: tokio::time::Instant,
         last: i64,
         pending: VecDeque<AlertRow>,
         changes: tokio::sync::watch::Receiver<u64>,
-        stopping: tokio_util::sync::CancellationToken,
     }
-    let lasts = Duration::from_secs(session.token_expires_at).saturating_sub(
-        std::time::SystemTime::UNIX_EPOCH
-            .elapsed()
-            .unwrap_or_default(),
-    );
+    let lasts = (session.token_expires_at as i64 * 1000 - now_ms()).max(0);
     let live = Live {
         state: state.clone(),
-        store: state.store.clone(),
         user_id,
         jti: session.jti.clone(),
-        expires: tokio::time::Instant::now() + lasts,
+        expires: tokio::time::Instant::now() + Duration::from_millis(lasts as u64),
         last,
         pending: VecDeque::new(),
         changes: state.store.subscribe(),
-        stopping: state.stopping.clone(),
     };
     let stream = futures::stream::unfold(live, |mut live| async move {
         loop {
@@ -302,7 +294,7 @@ pub async fn live_alerts(
                 limit: 100,
                 ..Default::default()
             };
-            match live.store.alerts(live.user_id, &filter).await {
+            match live.state.store.alerts(live.user_id, &filter).await {
                 Ok(rows) if !rows.is_empty() => {
                     live.last = rows.last().map_or(live.last, |r| r.id);
                     live.pending.extend(rows);
@@ -312,7 +304,7 @@ pub async fn live_alerts(
                 Err(e) => tracing::warn!(error = %e, "the alert stream could not read alerts"),
             }
             tokio::select! {
-                _ = live.stopping.cancelled() => return None,
+                _ = live.state.stopping.cancelled() => return None,
                 _ = tokio::time::sleep_until(live.expires) => return None,
                 _ = live.changes.changed() => {},
                 _ = tokio::time::sleep(STREAM_POLL) => {},
