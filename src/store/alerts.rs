@@ -11,7 +11,7 @@
 //! commit leaves everything to the next evaluation; after it, nothing is
 //! evaluated twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::AssertSqlSafe;
 
@@ -164,14 +164,23 @@ const ALERT_COLUMNS: &str = "a.id, a.user_id, a.product_id, p.name AS product_na
 /// first score when it is younger than that). Evaluation reads them from the
 /// reading instead of searching the history once per reading.
 pub(super) fn reading_context(product: &str, at: &str) -> String {
-    let window = AlertRules::default().jump_window_ms();
+    let window = AlertRules::default().jump_window_ms().to_string();
     format!(
         "(SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
-            ORDER BY t.id DESC LIMIT 1), \
-         COALESCE( \
+            ORDER BY t.id DESC LIMIT 1), {}",
+        score_a_window_before(product, at, &window, "")
+    )
+}
+
+/// SQL for the score of product `product` one `window` before `at` (SQL
+/// expressions all), or its first score (`first_filter` narrows which
+/// scores count) when it is younger than that: what the jump rule compares with.
+fn score_a_window_before(product: &str, at: &str, window: &str, first_filter: &str) -> String {
+    format!(
+        "COALESCE( \
            (SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
               AND t.calculated_at <= {at} - {window} ORDER BY t.calculated_at DESC LIMIT 1), \
-           (SELECT t.score FROM trend_scores t WHERE t.product_id = {product} \
+           (SELECT t.score FROM trend_scores t WHERE t.product_id = {product} {first_filter} \
               ORDER BY t.id LIMIT 1))"
     )
 }
@@ -332,10 +341,17 @@ impl Store {
             .unwrap_or(100);
         let mut fired: Vec<(i64, i64, Fired)> = Vec::new();
         let mut changed_states: Vec<(i64, String)> = Vec::new();
-        let mut products = HashSet::new();
+        // A product's countries and ads, parsed once however many watch it.
+        type ProductNews = (Vec<(String, i64)>, Vec<AdSeen>);
+        let mut products: HashMap<i64, ProductNews> = HashMap::new();
         for (w, rules) in watches.iter().zip(&rules) {
             let r = &w[0];
-            products.insert(r.product_id);
+            let (countries, ads) = products.entry(r.product_id).or_insert_with(|| {
+                (
+                    parse_countries(r.countries.as_deref().unwrap_or(""), min_interest),
+                    parse_ads(r.ads.as_deref().unwrap_or("")),
+                )
+            });
             let window = rules.jump_window_ms();
             let own: Vec<Reading>;
             let all = if window == default_window {
@@ -348,8 +364,6 @@ impl Store {
             };
             // Readings from before the product was watched were in its starting state.
             let from = all.partition_point(|x| x.at < r.created_at);
-            let countries = parse_countries(r.countries.as_deref().unwrap_or(""), min_interest);
-            let ads = parse_ads(r.ads.as_deref().unwrap_or(""));
             let mut state = RuleState::from_stored(&r.state);
             let before = state.clone();
             let out = evaluate(
@@ -358,8 +372,8 @@ impl Store {
                     product_id: r.product_id,
                     product_name: &r.name,
                     readings: &all[from..],
-                    viral_ads: &ads,
-                    countries: &countries,
+                    viral_ads: ads,
+                    countries,
                     snoozed_until: r.snoozed_until,
                     now,
                 },
@@ -455,16 +469,11 @@ impl Store {
             .join(",");
         let sql = format!(
             "SELECT s.product_id, s.id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-               s.previous_score AS previous, \
-               COALESCE( \
-                 (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                    AND t.calculated_at <= s.calculated_at - $1 \
-                    ORDER BY t.calculated_at DESC LIMIT 1), \
-                 (SELECT t.score FROM trend_scores t WHERE t.product_id = s.product_id \
-                    AND t.id < s.id ORDER BY t.id LIMIT 1)) AS base \
+               s.previous_score AS previous, {} AS base \
              FROM trend_scores s \
              WHERE s.alerts_seq > $2 AND s.alerts_seq <= $3 AND s.product_id IN ({ids}) \
-             ORDER BY s.product_id, s.id"
+             ORDER BY s.product_id, s.id",
+            score_a_window_before("s.product_id", "s.calculated_at", "$1", "AND t.id < s.id")
         );
         let mut query = sqlx::query_as::<_, ReadingRow>(AssertSqlSafe(sql))
             .bind(window)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::trends::{ContentToMatch, link_contents};
+use super::trends::{ContentToMatch, link_contents, split_tags};
 use super::{Backend, Store, StoreError, StoreResult};
 use crate::engine::matching::Matcher;
 use crate::engine::observation::Observation;
@@ -158,13 +158,28 @@ pub(super) async fn ingest_in(
         };
         row_of.push(i);
     }
+    // A row inserted now holds what the batch sent, and the driver copies
+    // each value it answers several times (it was a third of the database
+    // side of an import): on SQLite, where this transaction is the only
+    // writer, rows numbered past the highest id before the batch are new and
+    // answer NULL for the columns sent. A row that was there answers what it
+    // holds; a NULL it holds is one the batch sent too, since an update only
+    // ever fills in (`COALESCE`). PostgreSQL answers every row in full.
+    let newer_than = match backend {
+        Backend::Sqlite => Some(
+            sqlx::query_as::<_, (i64,)>("SELECT COALESCE(MAX(id), 0) FROM contents")
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(StoreError::classify)?
+                .0,
+        ),
+        Backend::Postgres => None,
+    };
     // Back in the order of `rows` whatever order a backend returns them in.
     let mut stored: Vec<Option<ContentToMatch>> = vec![None; rows.len()];
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        for (platform_id, content) in upsert_contents(tx, backend, chunk).await? {
-            if let Some(&i) = index.get(&(content.platform.as_str(), platform_id.as_str())) {
-                stored[i] = Some(content);
-            }
+    for (n, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+        for (i, content) in upsert_contents(tx, backend, chunk, newer_than).await? {
+            stored[n * ROWS_PER_STATEMENT + i] = Some(content);
         }
     }
     let ids: Vec<Option<i64>> = stored.iter().map(|c| c.as_ref().map(|c| c.id)).collect();
@@ -207,29 +222,14 @@ const MATCHED_COLUMNS: [&str; 8] = [
 ];
 
 /// Upserts distinct contents; answers each one as it now reads (for
-/// matching) with the platform id it was stored under.
+/// matching) with its position in `rows`. Rows numbered past `newer_than`
+/// were inserted now and answer NULL for what they were sent.
 async fn upsert_contents(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     rows: &[ContentRow<'_>],
-) -> StoreResult<Vec<(String, ContentToMatch)>> {
-    // A row inserted now holds what this chunk sent, and the driver copies
-    // each value it answers several times (it was a third of the database
-    // side of an import): on SQLite, where this transaction is the only
-    // writer, rows numbered past the highest id before the statement are new
-    // and answer NULL for the columns sent. A row that was there answers what
-    // it holds; a NULL it holds is one the chunk sent too, since an update
-    // only ever fills in (`COALESCE`). PostgreSQL answers every row in full.
-    let newer_than = match backend {
-        Backend::Sqlite => Some(
-            sqlx::query_as::<_, (i64,)>("SELECT COALESCE(MAX(id), 0) FROM contents")
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(StoreError::classify)?
-                .0,
-        ),
-        Backend::Postgres => None,
-    };
+    newer_than: Option<i64>,
+) -> StoreResult<Vec<(usize, ContentToMatch)>> {
     let returned = MATCHED_COLUMNS
         .iter()
         .map(|c| match newer_than {
@@ -297,33 +297,25 @@ async fn upsert_contents(
         };
         let r = &rows[i];
         let kind: Option<String> = row.try_get(3).map_err(get)?;
-        let text = |i: usize, sent: Option<&str>| -> StoreResult<Option<String>> {
-            let stored: Option<String> = row.try_get(i).map_err(get)?;
+        let stored_or_sent = |column: usize, sent: Option<&str>| -> StoreResult<Option<String>> {
+            let stored: Option<String> = row.try_get(column).map_err(get)?;
             Ok(stored.or_else(|| sent.map(str::to_owned)))
         };
-        let hashtags = text(6, r.hashtags.as_deref())?;
         let published_at: Option<i64> = row.try_get(9).map_err(get)?;
         let first_seen_at: Option<i64> = row.try_get(10).map_err(get)?;
         let content = ContentToMatch {
             id: row.try_get(0).map_err(get)?,
             platform,
             kind: kind.unwrap_or_else(|| r.first.kind.to_owned()),
-            author: text(4, r.author)?,
-            text: text(5, r.text)?,
-            hashtags: hashtags
-                .map(|t| {
-                    t.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            country: text(7, r.country)?,
-            url: text(8, r.url)?,
+            author: stored_or_sent(4, r.author)?,
+            text: stored_or_sent(5, r.text)?,
+            hashtags: split_tags(stored_or_sent(6, r.hashtags.as_deref())?),
+            country: stored_or_sent(7, r.country)?,
+            url: stored_or_sent(8, r.url)?,
             published_at: published_at.or(r.published_at),
             first_seen_at: first_seen_at.unwrap_or(r.first_seen),
         };
-        contents.push((platform_id, content));
+        contents.push((i, content));
     }
     Ok(contents)
 }

@@ -160,7 +160,7 @@ fn id_list(n: usize) -> String {
         .join(",")
 }
 
-fn split_tags(tags: Option<String>) -> Vec<String> {
+pub(super) fn split_tags(tags: Option<String>) -> Vec<String> {
     tags.map(|t| {
         t.split(' ')
             .filter(|s| !s.is_empty())
