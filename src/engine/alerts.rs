@@ -390,9 +390,9 @@ fn merge(doc: &mut Value, patch: &Value, path: &mut Vec<String>, problems: &mut 
 /// `confirmations` consecutive readings disagree with it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Edge {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub on: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub streak: u32,
 }
 
@@ -414,32 +414,40 @@ impl Edge {
     }
 }
 
-/// What evaluation remembers between runs, per watched product (stored as JSON).
+/// Whether serde may leave a field out: what is stored after every
+/// evaluation that changes it is then half the size (fewer pages to write,
+/// less to read back), and reads back the same through `serde(default)`.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// What evaluation remembers between runs, per watched product (stored as
+/// JSON, without the fields that hold their defaults).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuleState {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub above: Edge,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub jump_up: Edge,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub jump_down: Edge,
     /// The confirmed stage, and a different one being confirmed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub stage: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub stage_candidate: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub stage_streak: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub growth: Edge,
     /// Countries whose interest has reached the rule's level since watching.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub countries: Vec<String>,
     /// Ads already alerted on (the newest few hundred).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub ads: Vec<i64>,
     /// When each rule last raised an alert (for cooldowns).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub fired: BTreeMap<String, i64>,
 }
 
@@ -866,6 +874,35 @@ mod tests {
     use super::*;
 
     const H: i64 = HOUR_MS;
+
+    #[test]
+    fn a_stored_state_leaves_out_its_defaults_and_reads_back_the_same() {
+        assert_eq!(RuleState::default().to_stored(), "{}");
+        let state = RuleState {
+            jump_down: Edge {
+                on: true,
+                streak: 0,
+            },
+            growth: Edge {
+                on: false,
+                streak: 2,
+            },
+            stage: Some("peaking".into()),
+            countries: vec!["CA".into(), "MX".into()],
+            ads: vec![3],
+            fired: BTreeMap::from([("viral_ad:tiktok".into(), 1_763_640_000_000)]),
+            ..RuleState::default()
+        };
+        let stored = state.to_stored();
+        assert_eq!(
+            stored,
+            r#"{"jump_down":{"on":true},"stage":"peaking","growth":{"streak":2},"countries":["CA","MX"],"ads":[3],"fired":{"viral_ad:tiktok":1763640000000}}"#
+        );
+        assert_eq!(RuleState::from_stored(&stored), state);
+        // As stored before defaults were left out.
+        let full = r#"{"above":{"on":false,"streak":0},"jump_up":{"on":false,"streak":0},"jump_down":{"on":true,"streak":0},"stage":"peaking","stage_candidate":null,"stage_streak":0,"growth":{"on":false,"streak":2},"countries":["CA","MX"],"ads":[3],"fired":{"viral_ad:tiktok":1763640000000}}"#;
+        assert_eq!(RuleState::from_stored(full), state);
+    }
 
     /// Readings one hour apart with the given scores; each knows the range of
     /// the scores in the 24 hours before it.

@@ -92,6 +92,7 @@ struct ReadingRow {
 /// A watch of a product changed since the last evaluation, with one of the
 /// product's new readings (if any) and its recent viral ads.
 #[derive(sqlx::FromRow)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ChangedRow {
     product_id: i64,
     name: String,
@@ -124,6 +125,53 @@ impl ChangedRow {
             forecast_growth: self.forecast_growth,
             previous: self.previous,
             base: self.base,
+        })
+    }
+}
+
+/// One row per watch of a changed product and new reading (or one row with no
+/// reading): the product, the watch, the reading with the scores written with
+/// it (the previous one, the one a default jump window earlier), and the
+/// product's recent viral ads as one text. `$1`, `$2`: the change numbers
+/// after and up to which to look; `$3`: the lowest viral ad score any rule
+/// uses; `$4`: the oldest ad still news. CROSS JOIN keeps SQLite starting
+/// from the changed products. Columns in [`ChangedRow`]'s order; rows in no
+/// order (SQLite's sort of 10,000 wide rows costs a third of the read, Rust's
+/// of the structs nothing).
+const CHANGED_WATCHES: &str = "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
+        w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
+        w.rule_state AS state, \
+        s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
+        s.previous_score AS previous, s.base_score AS base, \
+        (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
+           FROM ads a WHERE a.product_id = p.id \
+           AND a.engagement_score >= $3 AND a.created_at >= $4) AS ads \
+     FROM products p CROSS JOIN watchlists w \
+     LEFT JOIN trend_scores s ON s.product_id = p.id \
+       AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
+     WHERE w.product_id = p.id AND p.alerts_seq > $1 AND p.alerts_seq <= $2";
+
+impl ChangedRow {
+    /// A row of [`CHANGED_WATCHES`] read by `direct::Reader`.
+    fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            product_id: row.get(0)?,
+            name: row.get(1)?,
+            countries: row.get(2)?,
+            watch_id: row.get(3)?,
+            user_id: row.get(4)?,
+            created_at: row.get(5)?,
+            snoozed_until: row.get(6)?,
+            rules: row.get(7)?,
+            state: row.get(8)?,
+            reading_id: row.get(9)?,
+            calculated_at: row.get(10)?,
+            score: row.get(11)?,
+            stage: row.get(12)?,
+            forecast_growth: row.get(13)?,
+            previous: row.get(14)?,
+            base: row.get(15)?,
+            ads: row.get(16)?,
         })
     }
 }
@@ -267,33 +315,15 @@ impl Store {
             .min()
             .unwrap_or(100);
         let default_window = AlertRules::default().jump_window_ms();
-        // One row per watch of a changed product and new reading (or one row
-        // with no reading): the product, the watch, the reading with the
-        // scores written with it (the previous one, the one a default jump
-        // window earlier), and the product's recent viral ads as one text.
-        // CROSS JOIN keeps SQLite starting from the changed products.
-        let rows: Vec<ChangedRow> = sqlx::query_as(
-            "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
-                    w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
-                    w.rule_state AS state, \
-                    s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-                    s.previous_score AS previous, s.base_score AS base, \
-                    (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
-                       FROM ads a WHERE a.product_id = p.id \
-                       AND a.engagement_score >= $3 AND a.created_at >= $4) AS ads \
-             FROM products p CROSS JOIN watchlists w \
-             LEFT JOIN trend_scores s ON s.product_id = p.id \
-               AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
-             WHERE w.product_id = p.id AND p.alerts_seq > $1 AND p.alerts_seq <= $2 \
-             ORDER BY w.id, s.id",
-        )
-        .bind(after)
-        .bind(until)
-        .bind(min_ad_score)
-        .bind(now - VIRAL_AD_MAX_AGE_MS)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::classify)?;
+        let rows = self
+            .changed_watches(
+                &mut tx,
+                after,
+                until,
+                min_ad_score,
+                now - VIRAL_AD_MAX_AGE_MS,
+            )
+            .await?;
         let watches: Vec<&[ChangedRow]> = rows.chunk_by(|a, b| a.watch_id == b.watch_id).collect();
         let rules: Vec<AlertRules> = watches
             .iter()
@@ -448,6 +478,45 @@ impl Store {
             .map_err(StoreError::classify)?;
         self.commit(tx).await?;
         Ok(evaluation)
+    }
+
+    /// The watches of the products changed in `after..=until` (see
+    /// [`CHANGED_WATCHES`]), ordered by watch and reading.
+    async fn changed_watches(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: i64,
+        until: i64,
+        min_ad_score: i64,
+        ads_since: Millis,
+    ) -> StoreResult<Vec<ChangedRow>> {
+        let mut rows: Vec<ChangedRow> = if let Some(direct) = &self.direct {
+            // The write lock taken by `begin_write` keeps the file as this
+            // transaction sees it, so another connection reads the same rows.
+            direct
+                .rows(
+                    CHANGED_WATCHES,
+                    vec![
+                        ("$1", after.into()),
+                        ("$2", until.into()),
+                        ("$3", min_ad_score.into()),
+                        ("$4", ads_since.into()),
+                    ],
+                    ChangedRow::from_direct,
+                )
+                .await?
+        } else {
+            sqlx::query_as(CHANGED_WATCHES)
+                .bind(after)
+                .bind(until)
+                .bind(min_ad_score)
+                .bind(ads_since)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?
+        };
+        rows.sort_unstable_by_key(|r| (r.watch_id, r.reading_id));
+        Ok(rows)
     }
 
     /// The new readings of `products` (numbered in `after..=until`), each
@@ -852,4 +921,119 @@ async fn queue_deliveries(
             .rows_affected();
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::store::PoolOptions;
+
+    /// A product changed twice (two new readings), one changed with no
+    /// reading, one changed before the cursor, one unchanged; watches with
+    /// and without their own rules and snoozes; ads viral or not, recent or
+    /// not; texts with what SQL escapes.
+    const SCENE: &str = "\
+        INSERT INTO users (id, username, email, hashed_password, created_at) VALUES \
+          (1, 'ann', 'a@x', 'h', 0), (2, 'bob', 'b@x', 'h', 0); \
+        INSERT INTO products (id, name, description, created_at, alerts_seq, country_interest) VALUES \
+          (1, 'Lamp \"L\u{2019}Or\" 💡', '', 0, 5, 'US:100 DE:55'), (2, 'Mug', '', 0, 6, NULL), \
+          (3, 'Old', '', 0, 2, 'FR:10'), (4, 'Quiet', '', 0, 0, NULL); \
+        INSERT INTO watchlists (id, user_id, product_id, created_at, rules, snoozed_until, rule_state) VALUES \
+          (10, 1, 1, 100, NULL, NULL, '{}'), (11, 2, 1, 200, '{\"viral_ad\":{\"min_score\":90}}', 5000, '{\"stage\":\"rising\"}'), \
+          (12, 1, 2, 300, NULL, NULL, '{}'), (13, 1, 3, 0, NULL, NULL, '{}'), (14, 2, 4, 0, NULL, NULL, '{}'); \
+        INSERT INTO trend_scores (id, product_id, score, ad_count, calculated_at, stage, forecast_growth, alerts_seq, previous_score, base_score) VALUES \
+          (100, 1, 10.5, 0, 1000, 'emerging', NULL, 2, NULL, NULL), \
+          (101, 1, 20.25, 1, 2000, 'rising', 0.125, 4, 10.5, 10.5), \
+          (102, 1, 70.0, 2, 3000, NULL, -0.5, 5, 20.25, NULL), \
+          (103, 3, 1.0, 0, 1000, 'dormant', NULL, 2, NULL, NULL); \
+        INSERT INTO ads (id, product_id, platform, ad_content, engagement_score, created_at) VALUES \
+          (1000, 1, 'tiktok', '', 95, 9000), (1001, 1, 'meta', '', 75, 9500), \
+          (1002, 1, 'meta', '', 40, 9500), (1003, 1, 'youtube', '', 99, 10), (1004, 2, 'meta', '', 80, 9999);";
+
+    /// The direct reader and sqlx answer the evaluation's read alike.
+    #[tokio::test]
+    async fn both_readers_give_the_same_changed_watches() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite {
+            path: Some(dir.path().join("db.sqlite")),
+            params: String::new(),
+        };
+        let store = Store::connect(&url, PoolOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::raw_sql(SCENE).execute(&store.pool).await.unwrap();
+        let direct = store
+            .direct
+            .as_ref()
+            .expect("a SQLite file is read directly");
+
+        let mut through_direct = direct
+            .rows(
+                CHANGED_WATCHES,
+                vec![
+                    ("$1", 3.into()),
+                    ("$2", 6.into()),
+                    ("$3", 70.into()),
+                    ("$4", 1000.into()),
+                ],
+                ChangedRow::from_direct,
+            )
+            .await
+            .unwrap();
+        let mut through_sqlx: Vec<ChangedRow> = sqlx::query_as(CHANGED_WATCHES)
+            .bind(3_i64)
+            .bind(6_i64)
+            .bind(70_i64)
+            .bind(1000_i64)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+
+        for rows in [&mut through_direct, &mut through_sqlx] {
+            rows.sort_unstable_by_key(|r| (r.watch_id, r.reading_id));
+        }
+        assert_eq!(through_direct, through_sqlx);
+        let seen: Vec<(i64, Option<i64>)> = through_direct
+            .iter()
+            .map(|r| (r.watch_id, r.reading_id))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (10, Some(101)),
+                (10, Some(102)),
+                (11, Some(101)),
+                (11, Some(102)),
+                (12, None)
+            ]
+        );
+        let ads: Vec<_> = parse_ads(through_direct[0].ads.as_deref().unwrap())
+            .into_iter()
+            .map(|a| (a.id, a.score, a.platform))
+            .collect();
+        assert_eq!(
+            ads,
+            [(1000, 95, "tiktok".into()), (1001, 75, "meta".into())]
+        );
+        assert_eq!(through_direct[0].name, "Lamp \"L\u{2019}Or\" 💡");
+    }
+
+    #[tokio::test]
+    async fn a_database_opened_with_parameters_is_read_through_sqlx() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::parse(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        ))
+        .unwrap();
+        let store = Store::connect(&url, PoolOptions::default()).await.unwrap();
+        assert!(store.direct.is_none());
+        let memory = Store::connect(
+            &DatabaseUrl::parse("sqlite::memory:").unwrap(),
+            PoolOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(memory.direct.is_none());
+    }
 }

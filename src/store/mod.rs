@@ -5,6 +5,7 @@
 mod ads;
 mod alerts;
 mod changes;
+mod direct;
 mod observations;
 mod products;
 mod scores;
@@ -55,6 +56,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// From the direct SQLite reader (`direct.rs`).
+    #[error("database error: {0}")]
+    Direct(String),
 }
 
 impl StoreError {
@@ -96,6 +100,9 @@ pub struct Store {
     changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// True while the change watcher sees other instances' writes (`changes.rs`).
     watching: Arc<AtomicBool>,
+    /// For the few reads too big for sqlx's row-at-a-time hand-over: SQLite
+    /// files only (an in-memory database is not shared between connections).
+    direct: Option<direct::Reader>,
 }
 
 pub struct PoolOptions {
@@ -157,9 +164,19 @@ impl Store {
             .connect_with(connect_options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted()))?;
+        let direct = match url {
+            // Parameters (a VFS, a mode) are the pool's to honour; such a
+            // database is read through sqlx alone.
+            DatabaseUrl::Sqlite {
+                path: Some(path),
+                params,
+            } if params.is_empty() => Some(direct::Reader::new(path)),
+            _ => None,
+        };
         Ok(Self {
             pool,
             backend,
+            direct,
             data_version: Arc::new(AtomicU64::new(0)),
             changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             watching: Arc::new(AtomicBool::new(false)),
