@@ -116,42 +116,6 @@ struct ChangedRow {
 }
 
 impl ChangedRow {
-    fn reading(&self) -> Option<Reading> {
-        Some(Reading {
-            id: self.reading_id?,
-            at: self.calculated_at?,
-            score: self.score?,
-            stage: self.stage.clone(),
-            forecast_growth: self.forecast_growth,
-            previous: self.previous,
-            base: self.base,
-        })
-    }
-}
-
-/// One row per watch of a changed product and new reading (or one row with no
-/// reading): the product, the watch, the reading with the scores written with
-/// it (the previous one, the one a default jump window earlier), and the
-/// product's recent viral ads as one text. `$1`, `$2`: the change numbers
-/// after and up to which to look; `$3`: the lowest viral ad score any rule
-/// uses; `$4`: the oldest ad still news. CROSS JOIN keeps SQLite starting
-/// from the changed products. Columns in [`ChangedRow`]'s order; rows in no
-/// order (SQLite's sort of 10,000 wide rows costs a third of the read, Rust's
-/// of the structs nothing).
-const CHANGED_WATCHES: &str = "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
-        w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
-        w.rule_state AS state, \
-        s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
-        s.previous_score AS previous, s.base_score AS base, \
-        (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
-           FROM ads a WHERE a.product_id = p.id \
-           AND a.engagement_score >= $3 AND a.created_at >= $4) AS ads \
-     FROM products p CROSS JOIN watchlists w \
-     LEFT JOIN trend_scores s ON s.product_id = p.id \
-       AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
-     WHERE w.product_id = p.id AND p.alerts_seq > $1 AND p.alerts_seq <= $2";
-
-impl ChangedRow {
     /// A row of [`CHANGED_WATCHES`] read by `direct::Reader`.
     fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -174,7 +138,41 @@ impl ChangedRow {
             ads: row.get(16)?,
         })
     }
+
+    fn reading(&self) -> Option<Reading> {
+        Some(Reading {
+            id: self.reading_id?,
+            at: self.calculated_at?,
+            score: self.score?,
+            stage: self.stage.clone(),
+            forecast_growth: self.forecast_growth,
+            previous: self.previous,
+            base: self.base,
+        })
+    }
 }
+
+/// One row per watch of a changed product and new reading (or one row with no
+/// reading): the product, the watch, the reading with the scores written with
+/// it (the previous one, the one a default jump window earlier), and the
+/// product's recent viral ads as one text. `$1`, `$2`: the change numbers
+/// after and up to which to look; `$3`: the lowest viral ad score any rule
+/// uses; `$4`: the oldest ad still news. CROSS JOIN keeps SQLite starting
+/// from the changed products. Columns in [`ChangedRow`]'s order; rows in no
+/// order (SQLite's sort of 10,000 wide rows costs a quarter of the read, Rust's
+/// of the structs nothing).
+const CHANGED_WATCHES: &str = "SELECT p.id AS product_id, p.name, p.country_interest AS countries, \
+        w.id AS watch_id, w.user_id, w.created_at, w.snoozed_until, w.rules, \
+        w.rule_state AS state, \
+        s.id AS reading_id, s.calculated_at, s.score, s.stage, s.forecast_growth, \
+        s.previous_score AS previous, s.base_score AS base, \
+        (SELECT string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n') \
+           FROM ads a WHERE a.product_id = p.id \
+           AND a.engagement_score >= $3 AND a.created_at >= $4) AS ads \
+     FROM products p CROSS JOIN watchlists w \
+     LEFT JOIN trend_scores s ON s.product_id = p.id \
+       AND s.alerts_seq > $1 AND s.alerts_seq <= $2 \
+     WHERE w.product_id = p.id AND p.alerts_seq > $1 AND p.alerts_seq <= $2";
 
 /// The ads of [`ChangedRow::ads`], oldest first.
 fn parse_ads(text: &str) -> Vec<AdSeen> {

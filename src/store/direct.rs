@@ -5,7 +5,7 @@
 //! to the async side through a channel, then converts each value into its
 //! `Any` form: about 1 µs a row and 0.3 µs a value. The alert evaluation reads
 //! 10,000 rows of 17 values after each refresh; measured on the same query
-//! and data, sqlx takes 75-90 ms and this reader 36 ms (docs/PERFORMANCE.md,
+//! and data, sqlx takes 72-100 ms and this reader 27 ms (docs/PERFORMANCE.md,
 //! "Alerts", fourth round).
 //!
 //! Only for what a caller may read outside its own transaction: the reader is
