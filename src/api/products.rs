@@ -338,6 +338,11 @@ async fn product_trend(
 
 pub(crate) async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
     let product = state.store.product(id).await?;
+    // Read before the report: a re-match clears the flag only once it has
+    // written the report, so "not pending" here means the report read next is
+    // at least that new (read after it, a re-match finishing in between would
+    // pair an old report with "not pending").
+    let rematch_pending = state.store.rematch_is_pending(id).await?;
     let mut stored = state.store.trend_report(id).await?;
     if stored.is_none() {
         // Never refreshed yet (created a moment ago): compute it now.
@@ -351,7 +356,7 @@ pub(crate) async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiErro
         product_id: id,
         name: product.name,
         refreshed_at: iso(at),
-        rematch_pending: state.store.rematch_is_pending(id).await?,
+        rematch_pending,
         report,
         search_interest: search_interest(state, id).await?,
     })
