@@ -338,18 +338,16 @@ async fn product_trend(
 
 pub(crate) async fn trend(state: &AppState, id: i64) -> Result<TrendOut, ApiError> {
     let product = state.store.product(id).await?;
-    // Read before the report: a re-match clears the flag only once it has
-    // written the report, so "not pending" here means the report read next is
-    // at least that new (read after it, a re-match finishing in between would
-    // pair an old report with "not pending").
-    let rematch_pending = state.store.rematch_is_pending(id).await?;
     let mut stored = state.store.trend_report(id).await?;
-    if stored.is_none() {
+    if stored.report.is_none() {
         // Never refreshed yet (created a moment ago): compute it now.
         refresh_products(&state.store, &[id], now_ms(), false).await?;
         stored = state.store.trend_report(id).await?;
     }
-    let (json, at) = stored.ok_or_else(|| ApiError::not_found("Product"))?;
+    let rematch_pending = stored.rematch_pending;
+    let (json, at) = stored
+        .report
+        .ok_or_else(|| ApiError::not_found("Product"))?;
     let report: StoredReport = serde_json::from_str(&json)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored trend report: {e}")))?;
     Ok(TrendOut {

@@ -30,7 +30,7 @@ pub use ads::{Ad, AdFilter, NewAd, ViralAdRow};
 pub use alerts::{AlertFilter, AlertRow, Evaluation, WatchRules};
 pub use observations::IngestCounts;
 pub use products::{NewProduct, Product, ProductPatch, Terms, TermsVersion};
-pub use scores::{PlaceRow, ScoreRecord, TrendingFilter, TrendingRow};
+pub use scores::{PlaceRow, ScoreRecord, StoredTrend, TrendingFilter, TrendingRow};
 pub use tokens::RefreshOutcome;
 pub use trends::{
     BriefAd, ContentToMatch, DEMO_ID_PREFIX, ObservedAd, ProductRefresh, RefreshInput,

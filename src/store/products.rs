@@ -163,17 +163,6 @@ impl Store {
         Ok(TermsVersion(count, max_id.unwrap_or(0), sum.unwrap_or(0)))
     }
 
-    /// Whether the product's history still waits to be matched against new terms.
-    pub async fn rematch_is_pending(&self, id: i64) -> StoreResult<bool> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT rematch_pending FROM products WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::classify)?;
-        Ok(row.is_some_and(|(p,)| p != 0))
-    }
-
     /// Applies a change; a change of terms marks the product for re-matching.
     pub async fn update_product(&self, id: i64, patch: &ProductPatch) -> StoreResult<Product> {
         let mut tx = self.begin_write().await?;

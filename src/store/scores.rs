@@ -171,20 +171,32 @@ impl Store {
             .map_err(StoreError::classify)
     }
 
-    /// A product's stored trend report (JSON), if it has been refreshed.
-    pub async fn trend_report(&self, product_id: i64) -> StoreResult<Option<(String, Millis)>> {
-        let row: Option<(Option<String>, Option<Millis>)> =
-            sqlx::query_as("SELECT report, report_at FROM products WHERE id = $1")
+    /// A product's stored trend report, read with its re-match flag in one
+    /// statement: a re-match clears the flag only once it has rewritten the
+    /// report, so the two always agree.
+    pub async fn trend_report(&self, product_id: i64) -> StoreResult<StoredTrend> {
+        let row: Option<(Option<String>, Option<Millis>, i64)> =
+            sqlx::query_as("SELECT report, report_at, rematch_pending FROM products WHERE id = $1")
                 .bind(product_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(StoreError::classify)?;
-        match row {
-            None => Err(StoreError::NotFound("product")),
-            Some((Some(report), Some(at))) => Ok(Some((report, at))),
-            Some(_) => Ok(None),
-        }
+        let (report, at, pending) = row.ok_or(StoreError::NotFound("product"))?;
+        Ok(StoredTrend {
+            report: report.zip(at),
+            rematch_pending: pending != 0,
+        })
     }
+}
+
+/// A product's trend report as stored by the last refresh.
+#[derive(Debug, Clone)]
+pub struct StoredTrend {
+    /// The report (JSON) and when it was written; none before the first refresh.
+    pub report: Option<(String, Millis)>,
+    /// Whether the product's history still waits to be matched against new
+    /// terms (the report is then about to change).
+    pub rematch_pending: bool,
 }
 
 /// What `/trending` can be narrowed by.

@@ -295,7 +295,7 @@ async fn rows(
     let mut out = Vec::with_capacity(ranked.len());
     for r in ranked {
         let spark = if sparks {
-            let history = match state.store.trend_report(r.product.id).await? {
+            let history = match state.store.trend_report(r.product.id).await?.report {
                 Some((json, _)) => serde_json::from_str::<crate::refresh::StoredReport>(&json)
                     .map(|rep| rep.history.attention)
                     .unwrap_or_default(),
