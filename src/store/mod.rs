@@ -100,9 +100,9 @@ pub struct Store {
     changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// True while the change watcher sees other instances' writes (`changes.rs`).
     watching: Arc<AtomicBool>,
-    /// For the few reads too big for sqlx's row-at-a-time hand-over: SQLite
-    /// files only (an in-memory database is not shared between connections).
-    direct: Option<direct::Reader>,
+    /// For the few reads too big for sqlx's `Any` layer: PostgreSQL and
+    /// SQLite files (an in-memory database is not shared between connections).
+    direct: Option<direct::Direct>,
 }
 
 pub struct PoolOptions {
@@ -170,8 +170,13 @@ impl Store {
             DatabaseUrl::Sqlite {
                 path: Some(path),
                 params,
-            } if params.is_empty() => Some(direct::Reader::new(path)),
-            _ => None,
+            } if params.is_empty() => Some(direct::Direct::Sqlite(direct::Reader::new(path))),
+            DatabaseUrl::Sqlite { .. } => None,
+            DatabaseUrl::Postgres(_) => {
+                Some(direct::Direct::postgres(&url.sqlx_url()).map_err(|e| {
+                    anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted())
+                })?)
+            }
         };
         Ok(Self {
             pool,
@@ -283,6 +288,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(direct) = &self.direct {
+            direct.close().await;
+        }
     }
 }
 
