@@ -165,8 +165,8 @@ macro_rules! changed_columns {
     };
 }
 
-/// The recent viral ads of one product as `id:score:platform` lines (see
-/// [`ChangedRow::ads`]); `$3`, `$4` as in [`CHANGED_WATCHES`].
+/// The aggregate of a product's recent viral ads into `id:score:platform`
+/// lines (see [`ChangedRow::ads`]).
 macro_rules! ads_text {
     () => {
         "string_agg(a.id || ':' || a.engagement_score || ':' || a.platform, '\n')"

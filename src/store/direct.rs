@@ -11,16 +11,17 @@
 //! "Alerts", fourth round).
 //!
 //! On PostgreSQL `Any` turns every row it receives into its own: a column
-//! list and a copy of each value, per row (a tenth of the evaluation's time in
-//! a profile); the typed driver decodes straight from the received bytes.
+//! list and a copy of each value, per row (a tenth of the alert bench's
+//! profile); the typed driver decodes straight from the received bytes.
 //!
 //! Only for what a caller may read outside its own transaction: the reader is
-//! another connection. On PostgreSQL every statement of a transaction sees
-//! what is committed when it starts (READ COMMITTED), so a read on another
-//! connection sees what the transaction's own read would have, as long as the
-//! transaction has not written yet. A writer on SQLite holds the write lock (`BEGIN
+//! another connection. A writer on SQLite holds the write lock (`BEGIN
 //! IMMEDIATE`) before it reads through here, so nothing can commit between
-//! its own reads and these, and both see the same rows.
+//! its own reads and these, and both see the same rows. On PostgreSQL every
+//! statement of a transaction sees what is committed when it starts (READ
+//! COMMITTED), so a read on another connection sees what the transaction's own
+//! would, as long as the transaction has not written yet and holds the locks
+//! that keep out the writes it must not miss.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,10 +40,12 @@ pub(super) enum Direct {
 }
 
 impl Direct {
-    /// A reader for a PostgreSQL server at `url` (the pool's own URL).
-    pub(super) fn postgres(url: &str) -> sqlx::Result<Self> {
+    /// A reader for a PostgreSQL server at `url` (the pool's own URL), which
+    /// waits for its connection no longer than the pool does.
+    pub(super) fn postgres(url: &str, acquire_timeout: std::time::Duration) -> sqlx::Result<Self> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(acquire_timeout)
             .idle_timeout(std::time::Duration::from_secs(600))
             .connect_lazy(url)?;
         Ok(Self::Postgres(pool))

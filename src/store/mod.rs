@@ -172,11 +172,11 @@ impl Store {
                 params,
             } if params.is_empty() => Some(direct::Direct::Sqlite(direct::Reader::new(path))),
             DatabaseUrl::Sqlite { .. } => None,
-            DatabaseUrl::Postgres(_) => {
-                Some(direct::Direct::postgres(&url.sqlx_url()).map_err(|e| {
-                    anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted())
-                })?)
-            }
+            DatabaseUrl::Postgres(_) => Some(
+                direct::Direct::postgres(&url.sqlx_url(), options.acquire_timeout).map_err(
+                    |e| anyhow::anyhow!("cannot open the database ({}): {e}", url.redacted()),
+                )?,
+            ),
         };
         Ok(Self {
             pool,
