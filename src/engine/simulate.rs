@@ -2150,14 +2150,18 @@ mod tests {
         assert_eq!(s.median_lead, Some(13.0), "{s:?}");
     }
 
-    /// The targets set for the engine. It meets the lead and false-alarm ones
-    /// but not recall (0.82-0.96 by seed): see docs/SCORING.md ("Simulated data").
+    /// The targets set for the engine, over all nine seeds (tuning and unseen
+    /// alike: one lucky seed, such as 7 at 0.911, is not the engine meeting
+    /// them). It meets the lead and false-alarm ones but not recall (0.82-0.98
+    /// by seed, 0.894 pooled): see docs/SCORING.md ("Simulated data").
     #[test]
-    #[ignore = "recall before half-peak is 0.89 on average, under the 0.90 target (docs/SCORING.md)"]
+    #[ignore = "recall before half-peak is 0.894 over the nine seeds, under the 0.90 target (docs/SCORING.md)"]
     fn the_detector_meets_its_targets_on_simulated_data() {
-        let s = detection_on_simulated_data(7);
-        assert!(s.recall_before_half_peak() >= 0.90, "{s:?}");
-        assert!(s.median_lead.unwrap_or(0.0) >= 5.0, "{s:?}");
-        assert!(s.never_viral_flagged_share() <= 0.05, "{s:?}");
+        let (runs, recall, false_alarms) = pooled_detection(&[7, 11, 13, 21, 1, 2, 3, 5, 8]);
+        assert!(recall >= 0.90, "{recall} {runs:?}");
+        assert!(false_alarms <= 0.05, "{false_alarms} {runs:?}");
+        for s in &runs {
+            assert!(s.median_lead.unwrap_or(0.0) >= 5.0, "{s:?}");
+        }
     }
 }
