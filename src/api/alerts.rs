@@ -253,6 +253,7 @@ pub async fn live_alerts(
         state: AppState,
         user_id: i64,
         jti: String,
+        sid: Option<String>,
         expires: tokio::time::Instant,
         last: i64,
         pending: VecDeque<AlertRow>,
@@ -263,6 +264,7 @@ pub async fn live_alerts(
         state: state.clone(),
         user_id,
         jti: session.jti.clone(),
+        sid: session.sid.clone(),
         expires: tokio::time::Instant::now() + Duration::from_millis(lasts as u64),
         last,
         pending: VecDeque::new(),
@@ -282,7 +284,7 @@ pub async fn live_alerts(
             live.changes.mark_unchanged();
             // A logout commits, which wakes every stream: each looks whether
             // it was its own (from the session cache, mostly).
-            match live_session(&live.state, live.user_id, &live.jti).await {
+            match live_session(&live.state, live.user_id, &live.jti, live.sid.as_deref()).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return None,
                 Err(e) => {

@@ -319,9 +319,10 @@ pub struct Token {
 /// A fresh session: an access token and the first refresh token of a new family.
 async fn issue_pair(state: &AppState, user: &User) -> Result<Token, ApiError> {
     let now = now_ms();
+    let family = random_token(12);
     let (access_token, _) = state
         .keys
-        .issue_access(user.id, &user.username, (now / 1000) as u64)
+        .issue_access(user.id, &user.username, (now / 1000) as u64, &family)
         .map_err(ApiError::Internal)?;
     let refresh_token = random_token(32);
     state
@@ -329,7 +330,7 @@ async fn issue_pair(state: &AppState, user: &User) -> Result<Token, ApiError> {
         .store_refresh_token(
             user.id,
             &refresh_hash(&refresh_token),
-            &random_token(12),
+            &family,
             now,
             now + state.keys.refresh_ttl.as_millis() as i64,
         )
@@ -428,10 +429,10 @@ async fn refresh(
         )
         .await?;
     match outcome {
-        RefreshOutcome::Rotated(user) => {
+        RefreshOutcome::Rotated { user, family } => {
             let (access_token, _) = state
                 .keys
-                .issue_access(user.id, &user.username, (now / 1000) as u64)
+                .issue_access(user.id, &user.username, (now / 1000) as u64, &family)
                 .map_err(ApiError::Internal)?;
             Ok(Json(Token {
                 access_token,

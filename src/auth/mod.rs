@@ -17,6 +17,8 @@ use crate::store::User;
 pub struct CurrentUser {
     pub user: User,
     pub jti: String,
+    /// The refresh-token session the token belongs to (API tokens only).
+    pub sid: Option<String>,
     pub token_expires_at: u64,
 }
 
@@ -51,10 +53,11 @@ pub async fn user_from_token(state: &AppState, token: &str) -> Result<CurrentUse
         .verify_access(token)
         .ok_or_else(ApiError::unauthorized)?;
     let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-    match live_session(state, user_id, &claims.jti).await? {
+    match live_session(state, user_id, &claims.jti, claims.sid.as_deref()).await? {
         Some(user) => Ok(CurrentUser {
             user,
             jti: claims.jti,
+            sid: claims.sid,
             token_expires_at: claims.exp,
         }),
         None => Err(ApiError::unauthorized()),
@@ -68,12 +71,13 @@ pub async fn live_session(
     state: &AppState,
     user_id: i64,
     jti: &str,
+    sid: Option<&str>,
 ) -> Result<Option<User>, ApiError> {
     let now = state.stamp();
     let session = match state.caches.session(&now, user_id, jti) {
         Some(hit) => Some(hit),
         None => {
-            let found = state.store.user_for_token(user_id, jti).await?;
+            let found = state.store.user_for_token(user_id, jti, sid).await?;
             if let Some((user, revoked)) = &found {
                 state.caches.keep_session(now, user, jti, *revoked);
             }

@@ -17,6 +17,11 @@ pub struct Claims {
     pub iat: u64,
     /// Token id, so a logout can revoke this token alone.
     pub jti: String,
+    /// The refresh-token session the token was issued in, if any: when that
+    /// session ends (a logout, or a spent refresh token presented again),
+    /// its access tokens stop working with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 pub struct TokenKeys {
@@ -49,13 +54,18 @@ impl TokenKeys {
         }
     }
 
+    /// An access token of the refresh-token session `sid`.
     pub fn issue_access(
         &self,
         user_id: i64,
         username: &str,
         now_secs: u64,
+        sid: &str,
     ) -> anyhow::Result<(String, Claims)> {
-        self.issue(user_id, username, now_secs, self.access_ttl)
+        self.sign(Claims {
+            sid: Some(sid.to_owned()),
+            ..self.claims(user_id, username, now_secs, self.access_ttl)
+        })
     }
 
     /// A token that lasts `ttl`: the web dashboard's session cookie lives as
@@ -67,13 +77,21 @@ impl TokenKeys {
         now_secs: u64,
         ttl: Duration,
     ) -> anyhow::Result<(String, Claims)> {
-        let claims = Claims {
+        self.sign(self.claims(user_id, username, now_secs, ttl))
+    }
+
+    fn claims(&self, user_id: i64, username: &str, now_secs: u64, ttl: Duration) -> Claims {
+        Claims {
             sub: user_id.to_string(),
             username: username.to_owned(),
             iat: now_secs,
             exp: now_secs + ttl.as_secs(),
             jti: random_token(16),
-        };
+            sid: None,
+        }
+    }
+
+    fn sign(&self, claims: Claims) -> anyhow::Result<(String, Claims)> {
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)?;
         Ok((token, claims))
     }
@@ -119,15 +137,19 @@ mod tests {
     #[test]
     fn a_token_verifies_with_its_own_key_only() {
         let k = keys(&[7; 32]);
-        let (token, _) = k.issue_access(5, "ann", now()).unwrap();
-        assert_eq!(k.verify_access(&token).unwrap().sub, "5");
+        let (token, _) = k.issue_access(5, "ann", now(), "s1").unwrap();
+        let claims = k.verify_access(&token).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.sid.as_deref()),
+            ("5", Some("s1"))
+        );
         assert!(keys(&[8; 32]).verify_access(&token).is_none());
     }
 
     #[test]
     fn expired_and_unsigned_tokens_are_refused() {
         let k = keys(&[7; 32]);
-        let (old, _) = k.issue_access(5, "ann", now() - 3600).unwrap();
+        let (old, _) = k.issue_access(5, "ann", now() - 3600, "s1").unwrap();
         assert!(k.verify_access(&old).is_none());
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -5,8 +5,9 @@ use super::{Millis, Store, StoreError, StoreResult, User};
 
 #[derive(Debug)]
 pub enum RefreshOutcome {
-    /// The token was valid: it is now spent and `user` may have a new pair.
-    Rotated(User),
+    /// The token was valid: it is now spent and `user` may have a new pair
+    /// in the same session (`family`).
+    Rotated { user: User, family: String },
     /// The token had already been spent: someone replayed it, so the whole
     /// session family is revoked.
     Reused,
@@ -99,7 +100,7 @@ impl Store {
         .await
         .map_err(StoreError::classify)?;
         self.commit(tx).await?;
-        Ok(RefreshOutcome::Rotated(user))
+        Ok(RefreshOutcome::Rotated { user, family })
     }
 
     /// Logout: revokes the access token's id until it would have expired anyway,

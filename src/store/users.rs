@@ -75,15 +75,25 @@ impl Store {
             .map_err(StoreError::classify)
     }
 
-    /// The user behind an access token, with whether that token was revoked by a logout.
-    pub async fn user_for_token(&self, id: i64, jti: &str) -> StoreResult<Option<(User, bool)>> {
+    /// The user behind an access token, with whether that token was revoked:
+    /// by a logout, or because its session `sid` ended (a logout, or a spent
+    /// refresh token presented again).
+    pub async fn user_for_token(
+        &self,
+        id: i64,
+        jti: &str,
+        sid: Option<&str>,
+    ) -> StoreResult<Option<(User, bool)>> {
         let row: Option<(i64, String, String, String, i64, Millis, i64)> = sqlx::query_as(
             "SELECT id, username, email, hashed_password, is_admin, created_at, \
              (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $2) \
+             + CASE WHEN EXISTS (SELECT 1 FROM refresh_tokens WHERE family = $3 AND revoked = 1) \
+               THEN 1 ELSE 0 END \
              FROM users WHERE id = $1",
         )
         .bind(id)
         .bind(jti)
+        .bind(sid)
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::classify)?;

@@ -302,7 +302,11 @@ async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_session() {
         200
     );
 
-    // r1 again: someone replayed it. The whole family, r2 included, stops working.
+    // Another session of the same user, which the replay below must not touch.
+    let other = app.login("ann").await;
+
+    // r1 again: someone replayed it. The whole family, r2 included, stops
+    // working, and so do the access tokens issued in that session.
     let res = app
         .post_json("/token/refresh", &json!({"refresh_token": r1}))
         .await;
@@ -313,6 +317,16 @@ async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_session() {
             .await
             .status(),
         401
+    );
+    for access in [&first["access_token"], &second["access_token"]] {
+        let res = app.get_auth("/users/me", access.as_str().unwrap()).await;
+        assert_eq!(res.status(), 401, "an access token of the ended session");
+    }
+    assert_eq!(
+        app.get_auth("/users/me", other["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
     );
     assert_eq!(
         app.post_json("/token/refresh", &json!({"refresh_token": "made-up"}))
@@ -366,6 +380,35 @@ async fn logout_revokes_the_access_token_and_its_session() {
         .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn logging_out_of_a_session_stops_every_access_token_it_issued() {
+    let app = spawn_app().await;
+    app.signup("ann").await;
+    let first = app.login("ann").await;
+    let (status, second) = json_of(
+        app.post_json(
+            "/token/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let res = app
+        .post_json_auth(
+            "/logout",
+            &json!({"refresh_token": second["refresh_token"]}),
+            second["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // The session's first access token, never presented to /logout, ends too.
+    let res = app
+        .get_auth("/users/me", first["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status(), 401);
 }
 
 #[tokio::test]
