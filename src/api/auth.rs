@@ -78,7 +78,7 @@ impl FromBody for UserCreate {
                     None
                 }
             });
-        let password = f.string("password", 6, 100);
+        let password = f.secret("password", 6, 100);
         Some(Self {
             username: username?,
             email: email?,
@@ -268,7 +268,7 @@ impl<S: Send + Sync> FromRequest<S> for PasswordForm {
         }
         let mut fields = Fields::new(Source::Body, &map);
         let username = fields.string("username", 0, 320);
-        let password = fields.string("password", 0, 1024);
+        let password = fields.secret("password", 0, 1024);
         let grant_type = fields
             .opt_string("grant_type", 0, 64)
             .and_then(|g| match g {
@@ -398,7 +398,7 @@ pub struct RefreshRequest {
 impl FromBody for RefreshRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         Some(Self {
-            refresh_token: f.string("refresh_token", 1, 512)?,
+            refresh_token: f.secret("refresh_token", 1, 512)?,
         })
     }
 }
@@ -487,7 +487,7 @@ async fn logout(
     } else {
         let map = json_object(&body)?;
         let mut fields = Fields::new(Source::Body, &map);
-        let token = fields.opt_string("refresh_token", 1, 512);
+        let token = fields.opt_secret("refresh_token", 1, 512);
         fields.finish(token)?
     };
     state

@@ -91,6 +91,30 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// [`Self::string`] for a secret (a password, a refresh token): its
+    /// errors never echo what was sent, since a 422 body ends up in logs,
+    /// proxies and bug reports.
+    pub fn secret(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let before = self.errors.len();
+        let value = self.string(name, min, max);
+        self.forget_inputs(before);
+        value
+    }
+
+    /// [`Self::opt_string`] for a secret (see [`Self::secret`]).
+    pub fn opt_secret(&mut self, name: &str, min: usize, max: usize) -> Option<Option<String>> {
+        let before = self.errors.len();
+        let value = self.opt_string(name, min, max);
+        self.forget_inputs(before);
+        value
+    }
+
+    fn forget_inputs(&mut self, from: usize) {
+        for e in &mut self.errors[from..] {
+            e.input = None;
+        }
+    }
+
     fn check_string(&mut self, name: &str, v: &Value, min: usize, max: usize) -> Option<String> {
         let Value::String(s) = v else {
             self.errors.push(

@@ -383,6 +383,38 @@ async fn logout_revokes_the_access_token_and_its_session() {
 }
 
 #[tokio::test]
+async fn a_rejected_password_or_refresh_token_is_never_echoed_back() {
+    let app = spawn_app().await;
+    let secret = "pw1";
+    let long = "s".repeat(101);
+    let requests = [
+        (
+            "/signup",
+            json!({"username": "ann", "email": "ann@example.com", "password": secret}),
+        ),
+        (
+            "/signup",
+            json!({"username": "ann", "email": "ann@example.com", "password": long}),
+        ),
+        (
+            "/signup",
+            json!({"username": "ann", "email": "ann@example.com", "password": 12345678}),
+        ),
+        ("/token/refresh", json!({"refresh_token": "r".repeat(600)})),
+        ("/token/refresh", json!({"refresh_token": 12345678})),
+    ];
+    for (path, body) in requests {
+        let (status, res) = json_of(app.post_json(path, &body).await).await;
+        assert_eq!(status, 422, "{body}");
+        let text = res.to_string();
+        for sent in [secret, long.as_str(), "12345678", "rrrrrrrr"] {
+            assert!(!text.contains(sent), "{path} echoed a secret: {text}");
+        }
+        assert!(res["detail"][0]["loc"].is_array(), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn logging_out_of_a_session_stops_every_access_token_it_issued() {
     let app = spawn_app().await;
     app.signup("ann").await;
