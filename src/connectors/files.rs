@@ -187,7 +187,7 @@ pub fn detect_format(path: &Path) -> io::Result<ExportFormat> {
                 ));
             } else {
                 classify_keys(columns.iter().copied())
-                    .ok_or_else(|| invalid(unknown_keys(columns.iter().copied())))?
+                    .ok_or_else(|| invalid(unknown_columns(columns.len())))?
             };
             (content, Layout::Csv)
         }
@@ -212,12 +212,25 @@ pub fn detect_format(path: &Path) -> io::Result<ExportFormat> {
     })
 }
 
+const READABLE: &str = "Apify TikTok or Instagram, YouTube trending CSV, or observations";
+
+/// JSON keys are names, safe to show back...
 fn unknown_keys<'a>(keys: impl Iterator<Item = &'a str>) -> String {
     let shown: Vec<&str> = keys.take(8).collect();
     format!(
-        "not an export MarketScout reads (Apify TikTok or Instagram, YouTube trending CSV, or \
-         observations); it starts with the fields {}",
+        "not an export MarketScout reads ({READABLE}); it starts with the fields {}",
         shown.join(", ")
+    )
+}
+
+/// ...but the first line of a file that is not one may be anything (a data
+/// row, a line of a key file): scan errors are shown to every user, so it
+/// is described, never quoted.
+fn unknown_columns(count: usize) -> String {
+    let fields = if count == 1 { "field" } else { "fields" };
+    format!(
+        "not an export MarketScout reads ({READABLE}); its first line, read as a CSV header, \
+         has {count} {fields} and names none of their columns"
     )
 }
 

@@ -433,6 +433,25 @@ fn files_that_are_no_export_say_why() {
     assert_eq!(other.kind(), std::io::ErrorKind::InvalidData);
 }
 
+#[test]
+fn a_file_that_is_no_export_is_described_never_quoted() {
+    // A source pointed at the wrong file must not show its content to every
+    // user who reads the scan's errors.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("shadow");
+    std::fs::write(
+        &path,
+        "root:$6$salt$hash:20228:0:99999:7:::,second\nbob:x\n",
+    )
+    .unwrap();
+    let err = detect_format(&path).unwrap_err().to_string();
+    assert!(err.contains("not an export"), "{err}");
+    assert!(err.contains("2 fields"), "{err}");
+    for leaked in ["root", "$6$", "20228", "second"] {
+        assert!(!err.contains(leaked), "{err}");
+    }
+}
+
 // ---- Streaming and resuming ----
 
 /// Reads a file `size` records at a time, each page resuming at the last one's position.
