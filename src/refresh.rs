@@ -88,6 +88,7 @@ pub struct StoredForecast {
     pub upper: Vec<f64>,
     /// Forecast of the next 7 days against the last 7, in percent.
     pub growth_7d_pct: f64,
+    /// Forecast of the next 14 days against the last 14, in percent.
     pub growth_14d_pct: f64,
 }
 

@@ -108,7 +108,7 @@ pub struct ViralAdRule {
     pub cooldown_minutes: u32,
 }
 
-/// The 7-day forecast predicts growth of at least `percent`.
+/// The next 14 days are forecast at least `percent` above the last 14.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrowthRule {
@@ -774,7 +774,7 @@ fn growth(rules: &AlertRules, name: &str, p: i64, r: &Reading, sink: &mut Sink<'
             rule: "forecast_growth",
             event_key: format!("forecast_growth:p{p}:s{}", r.id),
             message: format!(
-                "🔮 {name}: attention is forecast to grow {g:.0}% over the next 7 days"
+                "🔮 {name}: the next 14 days are forecast {g:.0}% busier than the last 14"
             ),
             value_before: None,
             value_after: Some(g),
@@ -1150,7 +1150,7 @@ mod tests {
         let fired = run(&rules, &readings, &mut state);
         assert_eq!(
             messages(&fired),
-            ["🔮 Lamp: attention is forecast to grow 55% over the next 7 days"]
+            ["🔮 Lamp: the next 14 days are forecast 55% busier than the last 14"]
         );
     }
 

@@ -54,9 +54,14 @@ pub struct ForecastPoint {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Forecast {
     pub points: Vec<ForecastPoint>,
-    /// growth of the 7-day-ahead point vs the last 7 days' mean, in percent
+    /// The next 7 days' forecast total against the last 7 days' total, in percent.
     pub growth_7d_pct: f64,
-    /// growth of the 14-day-ahead point vs the last 7 days' mean, in percent
+    /// The next 14 days' forecast total against the last 14 days' total, in
+    /// percent. Both compare whole weeks, so the weekly rhythm cancels out:
+    /// a single forecast day against a week's mean would swing with the
+    /// weekday it falls on. The forecast carries the last week's level on,
+    /// so this one says how much busier than the last two weeks the next two
+    /// should be if that level holds.
     pub growth_14d_pct: f64,
 }
 
@@ -107,10 +112,11 @@ pub fn forecast(history: &[f64]) -> Option<Forecast> {
             upper,
         });
     }
-    let week = history[n - LEVEL_DAYS..].iter().sum::<f64>() / LEVEL_DAYS as f64;
+    let ahead = |days: usize| points[..days].iter().map(|p| p.value).sum::<f64>();
+    let past = |days: usize| history[n - days..].iter().sum::<f64>();
     Some(Forecast {
-        growth_7d_pct: growth_pct(points[6].value, week),
-        growth_14d_pct: growth_pct(points[13].value, week),
+        growth_7d_pct: growth_pct(ahead(7), past(7)),
+        growth_14d_pct: growth_pct(ahead(14), past(14)),
         points,
     })
 }
@@ -144,9 +150,9 @@ fn flat_zero() -> Forecast {
     }
 }
 
-fn growth_pct(value: f64, week_mean: f64) -> f64 {
-    if week_mean > 0.0 {
-        100.0 * (value / week_mean - 1.0)
+fn growth_pct(ahead: f64, past: f64) -> f64 {
+    if past > 0.0 {
+        100.0 * (ahead / past - 1.0)
     } else {
         0.0
     }
@@ -433,6 +439,31 @@ mod tests {
             f.points[0].value > 100.0 && f.points[1].value < 80.0,
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn growth_compares_whole_weeks_so_the_weekday_does_not_move_it() {
+        // A steady weekly cycle (weekdays 1.1, weekends 0.7): whatever day the
+        // history ends on, nothing is growing.
+        let x = noisy(100.0, 0.0, 200);
+        for end in 190..=196 {
+            let f = forecast(&x[..end]).unwrap();
+            assert!(f.growth_7d_pct.abs() < 3.0, "ending on day {end}: {f:?}");
+            assert!(f.growth_14d_pct.abs() < 3.0, "ending on day {end}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn a_week_at_twice_the_one_before_is_carried_on() {
+        let mut x = noisy(100.0, 0.0, 200);
+        for v in &mut x[193..] {
+            *v *= 2.0;
+        }
+        let f = forecast(&x).unwrap();
+        // The forecast holds the last week's level: the next week matches it,
+        // and the next two weeks run a third above the last two (2 / 1.5).
+        assert!(f.growth_7d_pct.abs() < 3.0, "{f:?}");
+        assert!((f.growth_14d_pct - 33.3).abs() < 3.0, "{f:?}");
     }
 
     #[test]

@@ -483,7 +483,7 @@ impl Store {
                     .persistent(self.backend == Backend::Sqlite)
                     .bind(r.product_id)
                     .bind(now)
-                    .bind(rep.forecast.as_ref().map(|f| f.growth_7d_pct))
+                    .bind(rep.forecast.as_ref().map(|f| f.growth_14d_pct))
                     .bind(change)
                     .execute(&mut *tx)
                     .await

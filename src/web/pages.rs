@@ -802,7 +802,8 @@ pub async fn product(
     let (change, direction) = change_text(r.change_7d_pct);
     let forecast_text = match &r.forecast {
         Some(f) => format!(
-            "Next 7 days: {:+.0}% against the last 7; next 14 days: {:+.0}%.",
+            "If the last week's level holds: the next 7 days {:+.0}% against the last 7, \
+             the next 14 days {:+.0}% against the last 14.",
             f.growth_7d_pct, f.growth_14d_pct
         ),
         None => "Not enough history for a forecast yet (it needs 28 days).".into(),

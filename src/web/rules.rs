@@ -200,7 +200,7 @@ const SPECS: [Spec; 6] = [
     (
         "forecast_growth",
         "Forecast growth",
-        "The 7-day forecast predicts attention growing by at least this much.",
+        "The next 14 days are forecast at least this much busier than the last 14. The forecast carries the last week's level on, so this rises when a week outgrows the one before (at most about 100%).",
         &[
             (
                 "percent",
