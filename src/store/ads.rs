@@ -95,15 +95,29 @@ impl Store {
         .map_err(StoreError::classify)
     }
 
-    pub async fn ads_for_product(&self, product_id: i64) -> StoreResult<Vec<Ad>> {
-        sqlx::query_as(
+    /// A product's `limit` most viral ads (newest first among equals), and
+    /// how many it has in all.
+    pub async fn ads_for_product(
+        &self,
+        product_id: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Ad>, i64)> {
+        let ads = sqlx::query_as(
             "SELECT id, product_id, platform, ad_content, country, engagement_score, created_at \
-             FROM ads WHERE product_id = $1 ORDER BY id",
+             FROM ads WHERE product_id = $1 \
+             ORDER BY engagement_score DESC, created_at DESC, id DESC LIMIT $2",
         )
         .bind(product_id)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::classify)
+        .map_err(StoreError::classify)?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ads WHERE product_id = $1")
+            .bind(product_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::classify)?;
+        Ok((ads, total))
     }
 
     /// The highest-scoring ads matching `f`, best first, newest first among equals.

@@ -677,9 +677,14 @@ struct ProductPage {
     countries: Vec<PlaceRow>,
     recent: Vec<DayRow>,
     ads: Vec<AdCard>,
+    /// All of the product's ads, of which `ads` are the most viral.
+    ads_total: i64,
     terms: Vec<(String, String)>,
     watching: bool,
 }
+
+/// Ads shown on a product's page: its most viral ones.
+const PRODUCT_ADS: i64 = 12;
 
 pub async fn product(
     State(state): State<AppState>,
@@ -763,12 +768,9 @@ pub async fn product(
             stage: h.stage.get(i).cloned().unwrap_or_default(),
         })
         .collect();
-    let ads = state
-        .store
-        .ads_for_product(id)
-        .await?
+    let (ads, ads_total) = state.store.ads_for_product(id, PRODUCT_ADS).await?;
+    let ads = ads
         .into_iter()
-        .take(12)
         .map(|a| AdCard {
             product_id: id,
             product_name: product.name.clone(),
@@ -829,6 +831,7 @@ pub async fn product(
         countries: places(&r.countries).into_iter().take(15).collect(),
         recent,
         ads,
+        ads_total,
         terms,
         watching,
     };

@@ -589,6 +589,35 @@ async fn the_ad_scanner_filters_by_platform_country_and_score() {
     );
 }
 
+#[tokio::test]
+async fn a_product_page_shows_its_most_viral_ads_and_new_ones_among_equals() {
+    let app = spawn_app().await;
+    let mut browser = signed_up(&app, "grace").await;
+    let lamp = app.product("Sunset Lamp").await;
+    for i in 0..13 {
+        app.ad(
+            lamp,
+            "TikTok",
+            &format!("Sunset lamp ad number {i:02}"),
+            None,
+        )
+        .await;
+    }
+    app.sql("UPDATE ads SET engagement_score = 40").await;
+    app.sql("UPDATE ads SET engagement_score = 90 WHERE ad_content LIKE '%number 03'")
+        .await;
+    let (status, html) = browser.get(&app, &format!("/app/products/{lamp}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("The 12 most viral of its 13 ads"), "{html}");
+    let at = |text: &str| html.find(text).unwrap_or_else(|| panic!("{text} missing"));
+    // The most viral first, then the newest: the oldest of equals is left out.
+    assert!(at("number 03") < at("number 12") && at("number 12") < at("number 11"));
+    assert!(
+        !html.contains("number 00"),
+        "the oldest of equals is the one left out"
+    );
+}
+
 /// A file source over a folder with one export of `lines` observations.
 async fn file_source(app: &TestApp, dir: &std::path::Path, lines: usize) -> i64 {
     let mut ndjson = String::new();
