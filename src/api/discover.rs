@@ -221,11 +221,13 @@ impl FromBody for TrackDiscovery {
 }
 
 /// Start tracking a discovered term: a product named after it, with the term
-/// as its hashtag or keyword. Its history is matched in the background.
+/// as its hashtag or keyword. Its history is matched in the background. A
+/// term a product already matches is a 409 naming that product.
 #[utoipa::path(post, path = "/discover/track", tag = "insights",
     request_body = TrackDiscovery,
     responses(
         (status = 200, body = ProductOut),
+        (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
@@ -236,6 +238,18 @@ async fn track(
 ) -> Result<Json<ProductOut>, ApiError> {
     let product = track_term(&state, &input.term, input.name, input.description).await?;
     Ok(Json(product.into()))
+}
+
+/// The product that already matches a term (`#tag` or a phrase), as a post
+/// carrying it would be matched: tracking it again would only make a twin.
+pub(crate) async fn product_tracking(
+    state: &AppState,
+    term: &str,
+) -> Result<Option<i64>, ApiError> {
+    let bare = term.trim_start_matches('#').trim();
+    let compact: String = bare.split_whitespace().collect();
+    let matcher = state.matcher.get(&state.store).await?;
+    Ok(matcher.products_in(bare, &[compact]).into_iter().min())
 }
 
 /// A product named after a discovered term (`#tag` or a phrase) that tracks it.
@@ -254,6 +268,13 @@ pub(crate) async fn track_term(
                 "Value error, the term has no words",
             ),
         ]));
+    }
+    if let Some(id) = product_tracking(state, term).await? {
+        let tracked = state.store.product(id).await?;
+        return Err(ApiError::Conflict(format!(
+            "{term} is already tracked by product {id} ({})",
+            tracked.name
+        )));
     }
     let terms = if term.starts_with('#') {
         Terms {

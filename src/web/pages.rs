@@ -1362,6 +1362,10 @@ pub async fn track(
     if term.is_empty() || term.len() > 100 {
         return Err(PageError::NotFound);
     }
+    // Tracked already (a second click, another tab): show the product that tracks it.
+    if let Some(id) = crate::api::discover::product_tracking(&state, term).await? {
+        return Ok(redirect(&format!("/app/products/{id}")));
+    }
     match crate::api::discover::track_term(&state, term, None, None).await {
         Ok(product) => Ok(redirect(&format!("/app/products/{}", product.id))),
         Err(ApiError::Validation(_)) => Err(PageError::NotFound),

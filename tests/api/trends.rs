@@ -455,6 +455,22 @@ async fn discoveries_are_explained_and_one_call_tracks_them() {
             .any(|d| d["term"] == "#jellylamp"),
         "a tracked term is no longer a discovery: {after}"
     );
+    // Tracking it again (a second click) makes no twin: the 409 names the product.
+    for again in ["#jellylamp", "JellyLamp", "jelly lamp"] {
+        let (status, body) = json_of(
+            app.post_json("/discover/track", &json!({"term": again}))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 409, "{again}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("product {id} (jellylamp)")),
+            "{body}"
+        );
+    }
     let (status, _) = json_of(
         app.post_json("/discover/track", &json!({"term": "#"}))
             .await,

@@ -715,6 +715,17 @@ async fn a_discovered_term_is_tracked_in_one_click() {
     let (status, html) = browser.get(&app, &to).await;
     assert_eq!(status, 200);
     assert!(html.contains("#glowlamp"), "tracked by its hashtag");
+
+    // A second click goes to the same product rather than making a twin.
+    let res = browser
+        .post(
+            &app,
+            "/app/discover/track",
+            &[("csrf", &csrf_of(&html)), ("term", "#glowlamp")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION].to_str().unwrap(), to);
 }
 
 #[tokio::test]
