@@ -288,13 +288,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The pseudo-count used at day `t`: the floor, or a tenth of the product's
-/// own mean level over the last 60 days when that is larger (a big product's
-/// noise is bigger in absolute terms).
-fn pseudo(x: &[f64], t: usize) -> f64 {
-    (0.1 * trailing(x, t, 60) / 60.0).max(FLOOR)
-}
-
 /// The score's components, in the order they are shown and stored.
 pub const COMPONENTS: [&str; 7] = [
     "momentum",
@@ -618,11 +611,22 @@ fn total(points: &[f64; 7]) -> f64 {
     round1(points.iter().sum::<f64>().clamp(0.0, 100.0))
 }
 /// Why a product is at its stage, in words a seller understands.
-pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize) -> String {
-    let r = if det.ratio.is_finite() {
-        format!("{:.1}x", det.ratio)
+/// Why a day has its stage, in words, quoting the figures the stage was
+/// decided on: new posts (mentions), as [`detect_with_lane`] judges them.
+/// `drop_from_high_pct` is the week's new posts under their 30-day high.
+pub fn reason(det: &Day, drop_from_high_pct: f64, quiet_days: usize) -> String {
+    let times = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.1}x")
+        } else {
+            "far above".to_owned()
+        }
+    };
+    let r = times(det.ratio);
+    let growth = if det.growth.is_finite() {
+        format!("{:.1}x the week before", det.growth)
     } else {
-        "far above".to_owned()
+        "up from none the week before".to_owned()
     };
     let rule = PRODUCT_RULE;
     match det.stage {
@@ -640,17 +644,16 @@ pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize
             rule.entry_days, rule.enter, rule.sustain_days
         ),
         Stage::Exploding if det.by_lane => format!(
-            "Flagged and accelerating: new posts about it run at {r} their usual rate, and its \
-             engagement this week is {growth:.1}x the week before. It was flagged as its posts \
-             spread beyond its home region."
+            "Flagged and accelerating: new posts about it run at {r} their usual rate, and this \
+             week's are {growth}. It was flagged as its posts spread beyond its home region."
         ),
         Stage::Exploding => format!(
-            "Flagged and accelerating: new posts about it run at {r} their usual rate, and its \
-             engagement this week is {growth:.1}x the week before."
+            "Flagged and accelerating: new posts about it run at {r} their usual rate, and this \
+             week's are {growth}."
         ),
         Stage::Rising => format!(
-            "Growing: its engagement this week is {growth:.1}x the week before, but new posts are \
-             not yet far enough above their usual rate for a flag."
+            "Growing: new posts about it this week are {growth}, but not yet far enough above \
+             their usual rate for a flag."
         ),
         Stage::Peaking => format!(
             "At its high: new posts run at {:.1}x their usual rate and have stopped growing.",
@@ -662,7 +665,8 @@ pub fn reason(det: &Day, growth: f64, drop_from_high_pct: f64, quiet_days: usize
             det.week_ratio
         ),
         Stage::Declining => format!(
-            "Cooling: this week is {drop_from_high_pct:.0}% below its high of the last 30 days."
+            "Cooling: new posts about it this week are {drop_from_high_pct:.0}% below their high \
+             of the last 30 days."
         ),
         Stage::Dormant if quiet_days >= 7 => format!(
             "Quiet: no attention seen in the last {}.",
@@ -723,12 +727,13 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
 
     let week = trailing(x, t, 7);
     let before = if t >= 7 { trailing(x, t - 7, 7) } else { 0.0 };
-    let c = pseudo(x, t);
-    let growth = (week / 7.0 + c) / (before / 7.0 + c);
-    let m7 = |i: usize| trailing(x, i, 7);
-    let high = (t.saturating_sub(29)..=t).map(m7).fold(0.0, f64::max);
+    // The stage follows new posts, so its reason quotes them.
+    let posts_week = |i: usize| trailing(&d.mentions, i, 7);
+    let high = (t.saturating_sub(29)..=t)
+        .map(posts_week)
+        .fold(0.0, f64::max);
     let drop = if high > 0.0 {
-        100.0 * (1.0 - week / high)
+        100.0 * (1.0 - posts_week(t) / high)
     } else {
         0.0
     };
@@ -786,7 +791,7 @@ pub fn evaluate(d: &ProductDays, norms: &Norms) -> TrendReport {
             shared.first,
         ),
         stage: detected[t].stage,
-        reason: reason(&detected[t], growth, drop, quiet),
+        reason: reason(&detected[t], drop, quiet),
         change_7d_pct: pct_change(week, before),
         attention_7d: round1(week),
         history,
@@ -873,6 +878,29 @@ mod tests {
                 "saturation"
             ]
         );
+    }
+
+    #[test]
+    fn the_reason_quotes_the_new_posts_the_stage_was_decided_on() {
+        // Posts up 40% this week while each gets a third of the likes: the
+        // stage follows the posts, and so must the figure its reason gives.
+        let mut c = posts(|d| if d < 143 { 10 } else { 0 }, 90, &["tiktok"], &["US"]);
+        c.extend(posts(
+            |d| if d >= 143 { 14 } else { 0 },
+            30,
+            &["tiktok"],
+            &["US"],
+        ));
+        let r = report(&c);
+        assert_eq!(r.stage, Stage::Rising, "{}", r.reason);
+        assert!(r.change_7d_pct.unwrap() < -50.0, "{r:#?}");
+        assert!(
+            r.reason
+                .contains("new posts about it this week are 1.4x the week before"),
+            "{}",
+            r.reason
+        );
+        assert!(!r.reason.contains("engagement"), "{}", r.reason);
     }
 
     #[test]
@@ -995,13 +1023,13 @@ mod tests {
         assert!(!f.is_empty(), "a spreading rise is flagged");
         let det = product_detection(&d)[f[0]];
         assert!(det.by_lane, "{det:?}");
-        let why = reason(&det, 1.0, 0.0, 0);
+        let why = reason(&det, 0.0, 0);
         assert!(why.contains("home region"), "{why}");
         let emerging = Day {
             stage: Stage::Emerging,
             ..det
         };
-        let why = reason(&emerging, 1.0, 0.0, 0);
+        let why = reason(&emerging, 0.0, 0);
         assert!(why.contains("outside its home region"), "{why}");
     }
 
