@@ -168,6 +168,11 @@ pub fn build_router(state: AppState) -> Router {
         .route("/", get(root))
         .route("/favicon.ico", get(crate::web::icon))
         .nest("/app", crate::web::router(state.clone()))
+        // A typed or bookmarked trailing slash still finds the dashboard.
+        .route(
+            "/app/",
+            get(|| async { axum::response::Redirect::permanent("/app") }),
+        )
         .merge(api_routes.clone())
         .nest("/api/v1", api_routes)
         .merge(ops_routes)

@@ -449,6 +449,10 @@ async fn unknown_pages_and_products_get_a_friendly_page_never_a_trace() {
         assert!(html.contains("Page not found"), "{path}");
         assert!(html.contains("<!doctype html>"));
     }
+    // A trailing slash on the dashboard's address leads to it.
+    let res = app.get("/app/").await;
+    assert_eq!(res.status(), 308);
+    assert_eq!(res.headers()[LOCATION], "/app");
     // The API's own 404 stays JSON.
     let res = app.get("/no-such-endpoint").await;
     assert_eq!(res.status(), 404);
