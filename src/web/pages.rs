@@ -945,9 +945,14 @@ pub async fn heat_map(
             m.cells[i] = (row.interest, charts::heat_class(row.interest));
         }
     }
-    let products: Vec<(i64, String)> = matrix.iter().map(|m| (m.id, m.name.clone())).collect();
+    let mut products: Vec<(i64, String)> = matrix.iter().map(|m| (m.id, m.name.clone())).collect();
     let (title, interest) = if chosen > 0 {
         let product = state.store.product(chosen).await?;
+        // A product outside the hottest few (linked from its own page) is
+        // still the one the picker shows as chosen.
+        if !products.iter().any(|(id, _)| *id == chosen) {
+            products.insert(0, (chosen, product.name.clone()));
+        }
         let rows = state.store.places("country", Some(chosen), 1).await?;
         (
             format!("Interest in {} by country, 0-100", product.name),

@@ -433,6 +433,18 @@ async fn the_demo_fills_the_overview_trends_and_product_pages() {
         .await;
     assert_eq!(status, 200);
     assert!(html.contains(&format!("<option value=\"{id}\" selected>")));
+    // A product outside the hottest shown in the matrix is still the one chosen.
+    let quiet = app.product("Quiet Kettle").await;
+    let (status, html) = browser
+        .get(&app, &format!("/app/heat-map?product={quiet}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!(
+            "<option value=\"{quiet}\" selected>Quiet Kettle</option>"
+        )),
+        "{html}"
+    );
 }
 
 #[tokio::test]
