@@ -100,7 +100,7 @@ enum Command {
     /// months, scored. `--remove` takes all of it out again and leaves everything else.
     Demo {
         /// Take the demo data out instead of loading it.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["products", "days", "seed"])]
         remove: bool,
         /// Number of demo products.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=2000))]
@@ -116,6 +116,8 @@ enum Command {
     },
     /// Run scans of the configured sources now, with a live progress bar and a summary:
     /// every enabled source that is due, or the one named (due or not).
+    // The background scanner's switch means nothing to a scan run by hand.
+    #[command(mut_arg("scanner_enabled", |a| a.hide(true)))]
     Scan {
         /// The source to scan (its name, as `marketscout sources` lists it).
         #[arg(long, value_name = "NAME")]
@@ -152,7 +154,7 @@ struct SimulateArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     end: Option<String>,
     /// Share of products that go viral (0-1).
-    #[arg(long, default_value_t = crate::engine::simulate::VIRAL_SHARE, value_name = "SHARE")]
+    #[arg(long, default_value_t = crate::engine::simulate::VIRAL_SHARE, value_name = "SHARE", allow_negative_numbers = true)]
     viral_share: f64,
     /// Observations, one JSON object per line, sorted by observed_at. Also writes
     /// `<stem>.truth.csv` (unless --truth) and `<stem>.products.json` next to it.
@@ -168,12 +170,48 @@ struct SimulateArgs {
     series: Option<PathBuf>,
 }
 
+/// Exits on a command-line error as clap does, adding, when the bad value
+/// came from an environment variable rather than the command line, which
+/// variable: that is what the user set, not the flag clap names.
+fn exit_naming_the_variable(e: clap::Error) -> ! {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    fn env_of(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned())
+            .or_else(|| cmd.get_subcommands().find_map(|s| env_of(s, long)))
+    }
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        let long = arg
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("--");
+        let on_command_line = std::env::args()
+            .any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+        if let Some(var) = env_of(&Cli::command(), long)
+            && !on_command_line
+            && std::env::var_os(&var).is_some()
+        {
+            let rendered = e.render().to_string();
+            let (first, rest) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+            eprint!("{first}\n  (the value comes from the environment variable {var})\n{rest}");
+            std::process::exit(2);
+        }
+    }
+    e.exit()
+}
+
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create a user. The password is read from MARKETSCOUT_PASSWORD, or asked for.
     Create {
+        /// The name to log in with: 3-50 letters, digits or `_`.
         #[arg(long)]
         username: String,
+        /// The user's email address (for alert emails).
         #[arg(long)]
         email: String,
         /// Make the user an administrator.
@@ -197,7 +235,7 @@ enum UserCommand {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit_naming_the_variable(e));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -439,7 +477,11 @@ fn read_observations(
         use crate::connectors::files::{Content, detect_format};
         let detected = detect_format(file);
         match detected {
-            Ok(found) if found.content != Content::Observations || format.is_some() => {
+            Ok(found) if found.content == Content::Observations && format.is_some() => bail!(
+                "{name}: not an export of another tool but MarketScout observations; \
+                 import it without --format export"
+            ),
+            Ok(found) if found.content != Content::Observations => {
                 return read_export_pieces(file, &name, &found, each);
             }
             Err(e) if format.is_some() => bail!("{name}: {e}"),
@@ -807,6 +849,17 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     use std::io::Write;
 
     let started = std::time::Instant::now();
+    for (flag, path) in [
+        ("--out", Some(&args.out)),
+        ("--truth", args.truth.as_ref()),
+        ("--series", args.series.as_ref()),
+    ] {
+        if path.is_some_and(|p| p.as_os_str() == "-") {
+            anyhow::bail!(
+                "{flag} must name a file: simulate writes several files side by side, so it cannot write to standard output"
+            );
+        }
+    }
     let end = match &args.end {
         Some(text) => chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
             .with_context(|| format!("--end {text:?} is not a date (YYYY-MM-DD)"))?,

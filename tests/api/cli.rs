@@ -102,6 +102,24 @@ fn import_reads_other_tools_exports_recognised_by_their_content() {
         said.contains("imported 0 observations, 14 duplicates"),
         "{said}"
     );
+    // `--format export` insists: MarketScout's own observations are not an export.
+    let own = dir.path().join("own.ndjson");
+    std::fs::write(
+        &own,
+        r#"{"platform":"tiktok","kind":"video","platform_id":"1","observed_at":"2025-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let refused = marketscout(
+        dir.path(),
+        &["import", "--format", "export", own.to_str().unwrap()],
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("not an export of another tool"),
+        "{}",
+        text(&refused)
+    );
 
     let listed = marketscout(dir.path(), &["sources"], &[]);
     assert!(
@@ -253,10 +271,36 @@ fn bad_configuration_stops_the_start_naming_the_variable() {
         let out = marketscout(dir.path(), &["serve", "--port", "0"], &[(var, value)]);
         assert!(!out.status.success(), "{var}={value} was accepted");
         let msg = text(&out);
-        let flag = format!("--{}", var.to_lowercase().replace('_', "-"));
-        assert!(msg.contains(var) || msg.contains(&flag), "{var}: {msg}");
+        assert!(msg.contains(var), "{var}: {msg}");
         assert!(!msg.contains("panicked"), "{var}: {msg}");
     }
+}
+
+#[test]
+fn arguments_that_cannot_work_together_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["simulate", "--out", "-"], "--out must name a file"),
+        (
+            &["demo", "--remove", "--products", "5"],
+            "'--remove' cannot be used",
+        ),
+        (
+            &["simulate", "--viral-share", "-0.1", "--out", "s.ndjson"],
+            "between 0 and 1",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = marketscout(dir.path(), args, &[]);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    assert!(!dir.path().join("-").exists(), "no file named -");
+    let help = text(&marketscout(dir.path(), &["scan", "--help"], &[]));
+    assert!(
+        !help.contains("--scanner-enabled"),
+        "serve's switch only: {help}"
+    );
 }
 
 #[cfg(unix)]
