@@ -85,7 +85,7 @@ pub struct Day {
     pub ratio: f64,
     /// The last 7 days' mean over the usual level.
     pub week_ratio: f64,
-    /// The last 7 days' mean over the 7 days before.
+    /// The last 7 days' mean over the 7 days before (both shrunk by the pseudo-count).
     pub growth: f64,
     /// Flagged, and the flag was started by a second, confirming lane (see
     /// [`detect_with_lane`]) rather than by the rise of the series alone.
@@ -315,7 +315,12 @@ pub fn detect_with_lane(x: &[f64], rule: &Rule, lane: &[bool]) -> Vec<Day> {
         }
 
         let week = ratio(m7[t] + c, d);
-        let growth = if t >= 7 { ratio(m7[t], m7[t - 7]) } else { 1.0 };
+        // Shrunk like every other ratio: 0 -> 1 post a day is not a doubling.
+        let growth = if t >= 7 {
+            ratio(m7[t] + c, m7[t - 7] + c)
+        } else {
+            1.0
+        };
         let recent_high = m7[t.saturating_sub(29)..=t]
             .iter()
             .copied()

@@ -904,6 +904,18 @@ mod tests {
     }
 
     #[test]
+    fn a_handful_of_posts_on_a_silent_product_is_not_exploding() {
+        // Nothing the week before is no ground for "doubled in a week".
+        let r = report(&posts(
+            |d| if d == 149 { 6 } else { 0 },
+            30,
+            &["tiktok"],
+            &["US"],
+        ));
+        assert_ne!(r.stage, Stage::Exploding, "{}", r.reason);
+    }
+
+    #[test]
     fn a_few_mentions_after_silence_are_not_a_trend() {
         let c = posts(|d| usize::from(d >= 145), 0, &["tiktok"], &["US"]);
         let r = report(&c);
