@@ -170,6 +170,11 @@ struct SimulateArgs {
     series: Option<PathBuf>,
 }
 
+/// `1 observation`, `2 observations`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Exits on a command-line error as clap does, adding, when the bad value
 /// came from an environment variable rather than the command line, which
 /// variable: that is what the user set, not the flag clap names.
@@ -599,14 +604,16 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
         .await
         .context("refreshing trend scores")?;
     println!(
-        "imported {accepted} observations, {duplicates} duplicates skipped, {rejected} rejected \
-         in {:.2} s; {} products refreshed in {:.2} s",
+        "imported {}, {} skipped, {rejected} rejected in {:.2} s; {} refreshed in {:.2} s",
+        counted(accepted, "observation", "observations"),
+        counted(duplicates, "duplicate", "duplicates"),
         stored_in.as_secs_f64(),
-        refreshed.products,
+        counted(refreshed.products as u64, "product", "products"),
         refreshing.elapsed().as_secs_f64()
     );
     if rejected > 0 {
-        bail!("{rejected} lines were rejected (the others were imported)");
+        let lines = counted(rejected, "line was", "lines were");
+        bail!("{lines} rejected (the others were imported)");
     }
     Ok(())
 }
@@ -691,8 +698,11 @@ async fn scan_now(
         ran += 1;
         let status = outcome.status.as_str();
         println!(
-            "{label}: {status}: {} pages, {} new observations, {} duplicates, {} products refreshed",
-            outcome.pages, outcome.accepted, outcome.duplicates, outcome.products_refreshed
+            "{label}: {status}: {}, {} new, {}, {} refreshed",
+            counted(outcome.pages as u64, "page", "pages"),
+            counted(outcome.accepted as u64, "observation", "observations"),
+            counted(outcome.duplicates as u64, "duplicate", "duplicates"),
+            counted(outcome.products_refreshed as u64, "product", "products"),
         );
         for e in &outcome.errors {
             eprintln!("{label}: {}: {}", e.code, e.message);

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::pages::{check_form, page_id, redirect};
+use super::pages::{check_form, page_id, redirect, shown_time};
 use super::session::{Member, Visit};
 use super::{PageError, render};
 use crate::api::alerts::{EMAIL_CHOICES, last_event_id, live_alerts};
@@ -59,7 +59,7 @@ pub fn alert_items(rows: Vec<AlertRow>) -> Vec<AlertItem> {
             id: a.id,
             product_id: a.product_id,
             rule: rule_label(&a.rule),
-            when: iso(a.created_at)[..16].replace('T', " ") + " UTC",
+            when: shown_time(a.created_at),
             unread: a.read_at.is_none(),
             message: a.message,
         })

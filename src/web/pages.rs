@@ -1195,7 +1195,7 @@ fn scan_view(scan: crate::store::sources::Scan, max_pages: i64) -> ScanView {
         duplicates: scan.duplicates,
         skipped: scan.skipped,
         refreshed: scan.products_refreshed,
-        started: crate::time::iso(scan.started_at.unwrap_or(scan.created_at)),
+        started: shown_time(scan.started_at.unwrap_or(scan.created_at)),
         took,
         errors: scan
             .errors
@@ -1205,8 +1205,19 @@ fn scan_view(scan: crate::store::sources::Scan, max_pages: i64) -> ScanView {
     }
 }
 
+/// A time as the dashboard shows it: `2026-12-06 09:43 UTC`.
+pub(super) fn shown_time(ms: i64) -> String {
+    crate::time::iso(ms)[..16].replace('T', " ") + " UTC"
+}
+
 pub async fn sources(State(state): State<AppState>, Admin { visit, .. }: Admin) -> PageResult {
     let now = now_ms();
+    let recent = state.store.scans(None, 20).await?;
+    // The newest scan of each source among the recent ones (newest first).
+    let mut last_status: HashMap<i64, crate::store::sources::ScanStatus> = HashMap::new();
+    for s in &recent {
+        last_status.entry(s.source_id).or_insert(s.status);
+    }
     let sources = state
         .store
         .sources()
@@ -1224,26 +1235,32 @@ pub async fn sources(State(state): State<AppState>, Admin { visit, .. }: Admin) 
             status: match (s.paused_until, &s.pause_reason) {
                 (Some(until), reason) if until > now => format!(
                     "paused until {}{}",
-                    crate::time::iso(until),
+                    shown_time(until),
                     reason
                         .as_deref()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ),
                 _ if !s.enabled => "disabled".into(),
-                _ => "ready".into(),
+                _ => match last_status.get(&s.id).map(|st| st.as_str()) {
+                    Some(last @ ("failed" | "partial" | "abandoned")) => {
+                        format!(
+                            "ready; its last scan {}",
+                            match last {
+                                "failed" => "failed",
+                                "partial" => "was partial",
+                                _ => "was abandoned",
+                            }
+                        )
+                    }
+                    _ => "ready".into(),
+                },
             },
-            last_scan: s.last_scan_at.map_or("never".into(), crate::time::iso),
+            last_scan: s.last_scan_at.map_or("never".into(), shown_time),
             name: s.name,
         })
         .collect();
-    let scans = state
-        .store
-        .scans(None, 20)
-        .await?
-        .into_iter()
-        .map(|s| scan_view(s, 0))
-        .collect();
+    let scans = recent.into_iter().map(|s| scan_view(s, 0)).collect();
     let page = SourcesPage {
         user: visit.username().map(str::to_owned),
         csrf: visit.csrf.clone(),

@@ -80,7 +80,7 @@ fn import_reads_other_tools_exports_recognised_by_their_content() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("imported 13 observations, 1 duplicates"),
+        said.contains("imported 13 observations, 1 duplicate skipped"),
         "{said}"
     );
 
@@ -99,7 +99,7 @@ fn import_reads_other_tools_exports_recognised_by_their_content() {
     let said = text(&again);
     assert!(again.status.success(), "{said}");
     assert!(
-        said.contains("imported 0 observations, 14 duplicates"),
+        said.contains("imported 0 observations, 14 duplicates skipped"),
         "{said}"
     );
     // `--format export` insists: MarketScout's own observations are not an export.
@@ -441,7 +441,7 @@ fn import_reads_ndjson_csv_and_stdin_and_names_bad_lines() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("imported 0 observations, 1 duplicates skipped, 0 rejected"),
+        text(&out).contains("imported 0 observations, 1 duplicate skipped, 0 rejected"),
         "{}",
         text(&out)
     );

@@ -709,6 +709,37 @@ async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
     assert_eq!(status, 200);
     assert!(html.contains("id=\"scan-accepted\">40<"));
     assert!(html.contains("<progress"));
+    assert!(
+        html.contains(" UTC ("),
+        "times read as on every other page: {html}"
+    );
+
+    // The folder is gone: the next scan fails, and the source says so.
+    drop(dir);
+    let (_, html) = admin.get(&app, "/app/sources").await;
+    let res = admin
+        .post(
+            &app,
+            &format!("/app/sources/{source}/scan"),
+            &[("csrf", &csrf_of(&html))],
+        )
+        .await;
+    let scan_page = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    for _ in 0..100 {
+        let res = admin
+            .with(app.client.get(app.url(&format!("{scan_page}/progress"))))
+            .send()
+            .await
+            .unwrap();
+        progress = res.json().await.unwrap();
+        if progress["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(progress["status"], "failed", "{progress}");
+    let (_, html) = admin.get(&app, "/app/sources").await;
+    assert!(html.contains("ready; its last scan failed"), "{html}");
 }
 
 #[tokio::test]
