@@ -127,6 +127,10 @@ impl<'a> Fields<'a> {
             );
             return None;
         };
+        if s.contains('\0') {
+            self.errors.push(nul_error(loc(self.source, name), v));
+            return None;
+        }
         let len = s.chars().count();
         if len < min {
             let unit = if min == 1 { "character" } else { "characters" };
@@ -379,6 +383,10 @@ impl<'a> Fields<'a> {
                 l
             };
             match item {
+                Value::String(s) if s.contains('\0') => {
+                    ok = false;
+                    self.errors.push(nul_error(at, item));
+                }
                 Value::String(s) if (1..=max_len).contains(&s.trim().chars().count()) => {
                     out.push(s.trim().to_owned());
                 }
@@ -506,6 +514,17 @@ fn parse_int_str(s: &str) -> Option<i128> {
         Err(_) if s.starts_with('-') => Some(i128::MIN),
         Err(_) => Some(i128::MAX),
     }
+}
+
+/// Text with a NUL character: PostgreSQL cannot store one in text, and no
+/// name, term or message needs one, so both backends refuse it alike.
+fn nul_error(at: Vec<Value>, input: &Value) -> FieldError {
+    FieldError::new(
+        at,
+        "value_error",
+        "Value error, the text contains a NUL character (\\u0000)",
+    )
+    .with_input(truncated_value(input))
 }
 
 /// Echoed inputs are capped so a 1 MB string is not reflected back in full.

@@ -158,7 +158,7 @@ fn parse_source(f: &mut Fields<'_>, required: bool) -> Option<SourceInput> {
         && let Some((i, bad)) = list
             .iter()
             .enumerate()
-            .find(|(_, c)| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+            .find(|(_, c)| crate::engine::geo::region_of(c).is_none())
     {
         f.bad_item(
             "countries",

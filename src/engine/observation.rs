@@ -418,7 +418,7 @@ impl Problems {
                 self.push("platform_id is required");
                 None
             }
-            Some(Value::String(s)) if s.chars().count() <= 256 => Some(s.trim().to_owned()),
+            Some(Value::String(s)) if s.chars().count() <= 256 => Some(without_nul(s)),
             // Integers are kept exactly (TikTok ids exceed 2^53); fractional numbers are
             // what a float-parsing exporter left of an id, and cannot be trusted.
             Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
@@ -445,7 +445,7 @@ impl Problems {
 
     fn text(&mut self, obj: &Map<String, Value>, name: &str, max: usize) -> Option<String> {
         match field(obj, name)? {
-            Value::String(s) if s.chars().count() <= max => Some(s.trim().to_owned()),
+            Value::String(s) if s.chars().count() <= max => Some(without_nul(s)),
             Value::String(_) => {
                 self.push(format!("{name} is longer than {max} characters"));
                 None
@@ -623,6 +623,16 @@ impl Hashtags {
 
     pub(crate) fn into_vec(self) -> Vec<String> {
         self.tags
+    }
+}
+
+/// `s` trimmed, without NUL characters: a scraped caption may carry one, it
+/// shows nothing, and PostgreSQL cannot store it in text.
+fn without_nul(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "").trim().to_owned()
+    } else {
+        s.trim().to_owned()
     }
 }
 

@@ -202,3 +202,26 @@ async fn an_instance_drops_cached_reads_when_another_instance_writes() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+#[tokio::test]
+async fn a_nul_character_is_refused_in_names_and_dropped_from_captions_on_every_backend() {
+    let app = spawn_app().await;
+    let (status, body) = json_of(
+        app.post_json(
+            "/products",
+            &json!({"name": "\u{0}nul", "description": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let token = app.user_token("ann").await;
+    let line = json!({"platform": "tiktok", "kind": "video", "platform_id": "1",
+        "observed_at": "2025-01-01T00:00:00Z", "text": "lamp \u{0} haul"});
+    let res = app.post_json_auth("/ingest", &json!([line]), &token).await;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap();
+    // A NUL in a scraped caption shows nothing: it is dropped, the line kept.
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
+}

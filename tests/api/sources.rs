@@ -205,6 +205,24 @@ async fn bad_sources_are_refused_with_every_problem_named() {
         fields.iter().any(|f| f.starts_with("body.countries")),
         "{fields:?}"
     );
+    // Two letters are not enough: the code must name a country, as /scan-ads asks.
+    let (status, body) = send(
+        &app,
+        reqwest::Method::POST,
+        "/sources",
+        &admin,
+        Some(
+            json!({"name": "zz", "kind": "file", "query": ["/tmp"], "countries": ["US", "ZZ"],
+                    "every_minutes": 60}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "countries", 1]),
+        "{body}"
+    );
 
     let (status, body) = send(
         &app,

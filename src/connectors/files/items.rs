@@ -343,7 +343,10 @@ fn literal_newlines(text: &str) -> Cow<'_, str> {
 /// A text field as the validation keeps it: blank is absent, longer than
 /// `max` characters is a problem.
 fn valid_text(s: &str, max: usize) -> Result<Option<String>, Unusual> {
-    if s.trim().is_empty() {
+    if s.contains('\0') {
+        // The general validation drops NUL characters.
+        Err(Unusual)
+    } else if s.trim().is_empty() {
         Ok(None)
     } else if s.len() <= max || s.chars().count() <= max {
         Ok(Some(s.trim().to_owned()))
