@@ -2,6 +2,22 @@
 //! `backup`, `import`, `backtest`, `simulate`, `demo`, `scan`, `sources` and
 //! `version`. Every command has `--help`.
 
+/// `println!` and `eprintln!` that give up quietly when the other end is gone
+/// (`marketscout sources | head -1`) instead of panicking: the command has
+/// nobody left to tell.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -202,7 +218,11 @@ fn exit_naming_the_variable(e: clap::Error) -> ! {
         {
             let rendered = e.render().to_string();
             let (first, rest) = rendered.split_once('\n').unwrap_or((&rendered, ""));
-            eprint!("{first}\n  (the value comes from the environment variable {var})\n{rest}");
+            use std::io::Write as _;
+            let _ = write!(
+                std::io::stderr(),
+                "{first}\n  (the value comes from the environment variable {var})\n{rest}"
+            );
             std::process::exit(2);
         }
     }
@@ -247,14 +267,14 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -267,14 +287,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate(storage)) => {
             let store = open(&storage).await?;
             store.migrate().await?;
-            println!("database is up to date");
+            outln!("database is up to date");
             Ok(())
         }
         Some(Command::User(cmd)) => user(cmd).await,
         Some(Command::Backup { to, storage }) => {
             let store = open(&storage).await?;
             store.backup_sqlite(&to).await?;
-            println!("backup written to {}", to.display());
+            outln!("backup written to {}", to.display());
             Ok(())
         }
         Some(Command::Import {
@@ -304,7 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             if remove {
                 let (products, contents) = store.remove_demo().await?;
-                println!(
+                outln!(
                     "removed the demo data: {products} products, {contents} posts, videos and ads"
                 );
                 Ok(())
@@ -328,7 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             list_sources(&store).await
         }
         Some(Command::Version) => {
-            println!("marketscout {}", env!("CARGO_PKG_VERSION"));
+            outln!("marketscout {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
     }
@@ -388,7 +408,7 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
                     } else {
                         "user"
                     };
-                    println!("created {role} {} (id {})", user.username, user.id);
+                    outln!("created {role} {} (id {})", user.username, user.id);
                     Ok(())
                 }
                 Err(StoreError::Conflict("email")) => {
@@ -403,11 +423,11 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             store.migrate().await?;
             let users = store.list_users().await?;
             if users.is_empty() {
-                println!("no users yet: create one with `marketscout user create`");
+                outln!("no users yet: create one with `marketscout user create`");
             }
             for u in users {
                 let role = if u.admin() { "admin" } else { "user" };
-                println!(
+                outln!(
                     "{:>6}  {:<24} {:<32} {:<5}  {}",
                     u.id,
                     u.username,
@@ -423,7 +443,7 @@ async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             store.migrate().await?;
             match store.delete_user(&name).await {
                 Ok(()) => {
-                    println!("deleted user {name}");
+                    outln!("deleted user {name}");
                     Ok(())
                 }
                 Err(StoreError::NotFound(_)) => bail!("no user named {name}"),
@@ -590,10 +610,10 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
             .join()
             .map_err(|_| anyhow::anyhow!("{name}: the reader stopped unexpectedly"))??;
         for (line, reason) in bad.iter().take(20) {
-            eprintln!("{name}:{line}: {reason}");
+            errln!("{name}:{line}: {reason}");
         }
         if bad.len() > 20 {
-            eprintln!("{name}: ... and {} more rejected lines", bad.len() - 20);
+            errln!("{name}: ... and {} more rejected lines", bad.len() - 20);
         }
         rejected += bad.len() as u64;
     }
@@ -603,7 +623,7 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
     let refreshed = crate::refresh::refresh_products(store, &products, now_ms(), false)
         .await
         .context("refreshing trend scores")?;
-    println!(
+    outln!(
         "imported {}, {} skipped, {rejected} rejected in {:.2} s; {} refreshed in {:.2} s",
         counted(accepted, "observation", "observations"),
         counted(duplicates, "duplicate", "duplicates"),
@@ -697,7 +717,7 @@ async fn scan_now(
         bar.finish_and_clear();
         ran += 1;
         let status = outcome.status.as_str();
-        println!(
+        outln!(
             "{label}: {status}: {}, {} new, {}, {} refreshed",
             counted(outcome.pages as u64, "page", "pages"),
             counted(outcome.accepted as u64, "observation", "observations"),
@@ -705,7 +725,7 @@ async fn scan_now(
             counted(outcome.products_refreshed as u64, "product", "products"),
         );
         for e in &outcome.errors {
-            eprintln!("{label}: {}: {}", e.code, e.message);
+            errln!("{label}: {}: {}", e.code, e.message);
         }
         if !outcome.errors.is_empty() && outcome.pages == 0 {
             failed += 1;
@@ -718,7 +738,7 @@ async fn scan_now(
                 Some(claimed) => run_one(claimed).await?,
                 None => {
                     let s = store.source(id).await?;
-                    eprintln!("{}: a scan of it is already running elsewhere", s.name);
+                    errln!("{}: a scan of it is already running elsewhere", s.name);
                 }
             }
         }
@@ -728,7 +748,7 @@ async fn scan_now(
         }
     }
     if ran == 0 && name.is_none() {
-        println!("no source is due (use --all to scan every enabled source now)");
+        outln!("no source is due (use --all to scan every enabled source now)");
     }
     if failed > 0 {
         bail!("{failed} of {ran} scans failed");
@@ -739,16 +759,20 @@ async fn scan_now(
 async fn list_sources(store: &Store) -> anyhow::Result<()> {
     let sources = store.sources().await?;
     if sources.is_empty() {
-        println!("no sources configured (add one with POST /sources)");
+        outln!("no sources configured (add one with POST /sources)");
         return Ok(());
     }
     let mut last = std::collections::HashMap::new();
     for scan in store.scans(None, 500).await? {
         last.entry(scan.source_id).or_insert(scan);
     }
-    println!(
+    outln!(
         "{:<24} {:<16} {:>7} {:<8} {:<22} last scan",
-        "name", "kind", "every", "enabled", "paused until"
+        "name",
+        "kind",
+        "every",
+        "enabled",
+        "paused until"
     );
     for s in sources {
         let result = match last.get(&s.id) {
@@ -768,7 +792,7 @@ async fn list_sources(store: &Store) -> anyhow::Result<()> {
                 text
             }
         };
-        println!(
+        outln!(
             "{:<24} {:<16} {:>6}m {:<8} {:<22} {result}",
             s.name,
             s.kind.as_str(),
@@ -795,11 +819,15 @@ async fn demo(store: &Store, products: usize, days: usize, seed: u64) -> anyhow:
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "loaded the demo data: {} products ({} of them going viral), {} observations; {} products scored in {} ms",
-        loaded.products, loaded.viral, loaded.observations, loaded.scored, loaded.millis
+        loaded.products,
+        loaded.viral,
+        loaded.observations,
+        loaded.scored,
+        loaded.millis
     );
-    println!("remove it with `marketscout demo --remove`");
+    outln!("remove it with `marketscout demo --remove`");
     Ok(())
 }
 
@@ -829,7 +857,7 @@ fn backtest(
             .with_context(|| format!("creating {}", output.display()))?;
         crate::backtest::write_flags(&series, file)?
     };
-    eprintln!(
+    errln!(
         "{} series, {rows} days scored in {:.2} s",
         series.len(),
         started.elapsed().as_secs_f64()
@@ -926,7 +954,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         ));
     }
     let s = sim.summary();
-    eprintln!(
+    errln!(
         "{} products ({} viral), {} days {} to {}, {} contents ({} ads, {} unrelated), {} observations in {:.2} s; wrote {}",
         s.products,
         s.viral,
@@ -949,7 +977,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             .median_lead
             .map(|l| format!("{l} days"))
             .unwrap_or_else(|| "none".into());
-        eprintln!(
+        errln!(
             "early detection: {}/{} viral products flagged before half-peak ({:.3}), median lead before the peak {lead}, {}/{} never-viral products flagged ({:.3})",
             d.before_half_peak,
             d.viral,
