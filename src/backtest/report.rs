@@ -167,7 +167,10 @@ fn truth_section(
     let _ = writeln!(
         out,
         "== Early detection (explosions from the truth file)\n\
-         viral series: {}   non-viral series: {}   input series not in the truth file: {unscored}\n",
+         viral series: {}   non-viral series: {}   input series not in the truth file: {unscored}\n\
+         The engine here is the rule for daily series, as measured on real data. For simulated\n\
+         products, `marketscout simulate` prints the product engine, which also weighs where\n\
+         the posts come from: a series file does not carry that, so its figures differ.\n",
         q.viral, q.not_viral
     );
     row(out, "", contenders.iter().map(|c| c.label.clone()));
