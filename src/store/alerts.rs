@@ -921,12 +921,22 @@ impl Store {
 
     pub async fn set_email_alerts(&self, user_id: i64, choice: &str) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET email_alerts = $1 WHERE id = $2")
-            .bind(choice)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::classify)?;
+        let switched =
+            sqlx::query("UPDATE users SET email_alerts = $1 WHERE id = $2 AND email_alerts <> $1")
+                .bind(choice)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        if choice == "daily" && switched.rows_affected() > 0 {
+            // A digest tells what happened since the user asked for digests:
+            // what came before was emailed one by one, or not wanted by email.
+            sqlx::query("UPDATE alerts SET digested = 1 WHERE user_id = $1 AND digested = 0")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        }
         self.commit(tx).await
     }
 

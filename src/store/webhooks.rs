@@ -350,6 +350,18 @@ impl Store {
                 .map_err(StoreError::classify)?;
         let mut queued = 0;
         for (user,) in users {
+            // Claimed by its day: another instance queueing the same digests
+            // waits on this row, then finds the day taken and moves on.
+            let claimed =
+                sqlx::query("UPDATE users SET digest_day = $1 WHERE id = $2 AND digest_day < $1")
+                    .bind(day)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::classify)?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
             let alerts: Vec<(i64,)> = sqlx::query_as(
                 "SELECT id FROM alerts WHERE user_id = $1 AND digested = 0 ORDER BY id LIMIT 500",
             )
@@ -380,12 +392,6 @@ impl Store {
                 .map_err(StoreError::classify)?;
                 queued += 1;
             }
-            sqlx::query("UPDATE users SET digest_day = $1 WHERE id = $2")
-                .bind(day)
-                .bind(user)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
         }
         self.commit(tx).await?;
         Ok(queued)

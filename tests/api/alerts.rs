@@ -716,6 +716,8 @@ async fn a_daily_digest_gathers_the_days_alerts_in_one_email() {
     })
     .await;
     let (token, lamp, _) = watching_viral_ads(&app, "ann").await;
+    // Raised before the user asked for digests: not the digest's news.
+    app.ad(lamp, "Instagram", VIRAL, None).await;
     app.patch_json_auth("/alerts/email", &json!({"email_alerts": "daily"}), &token)
         .await;
     for platform in ["TikTok", "YouTube", "Facebook"] {
@@ -738,6 +740,21 @@ async fn a_daily_digest_gathers_the_days_alerts_in_one_email() {
     let subject = mail[0].header("Subject").unwrap();
     assert!(subject.contains("3 alerts"), "{subject}");
     assert!(mail[0].data.contains("Facebook"));
+    assert!(!mail[0].data.contains("Instagram"), "{}", mail[0].data);
+}
+
+#[tokio::test]
+async fn instances_queueing_the_digests_together_queue_each_once() {
+    let app = spawn_app().await;
+    let (token, lamp, _) = watching_viral_ads(&app, "ann").await;
+    app.patch_json_auth("/alerts/email", &json!({"email_alerts": "daily"}), &token)
+        .await;
+    app.ad(lamp, "TikTok", VIRAL, None).await;
+    let store = &app.state.store;
+    let now = marketscout::time::now_ms();
+    let day = now / 86_400_000;
+    let (a, b) = tokio::join!(store.queue_digests(day, now), store.queue_digests(day, now));
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "one digest for the day");
 }
 
 #[tokio::test]
