@@ -68,16 +68,26 @@ pub struct WebhookOut {
 }
 
 /// `https://host/first/…`: enough to recognise a webhook, not to call it.
+/// The first segment is shown only when it reads as a plain word (`services`,
+/// `hook`): a token or an id there (`/5f3c2a9e-…`) is the secret itself.
 pub fn shown_url(url: &str) -> String {
+    let plain_word = |s: &&str| {
+        (1..=24).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+    };
     match url::Url::parse(url) {
         Ok(u) => {
             let first = u
                 .path_segments()
                 .and_then(|mut s| s.next())
                 .filter(|s| !s.is_empty());
+            let more = u.path().len() > first.map_or(1, |f| f.len() + 1)
+                || u.query().is_some()
+                || first.is_some_and(|f| !plain_word(&f));
+            let first = first.filter(plain_word);
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
             let host = u.host_str().unwrap_or("");
-            let more = u.path().len() > first.map_or(1, |f| f.len() + 1) || u.query().is_some();
             let mut out = format!("{}://{host}{port}/", u.scheme());
             match first {
                 Some(first) => {
@@ -335,5 +345,15 @@ mod tests {
             shown_url("https://example.com/?token=abc"),
             "https://example.com/…"
         );
+        // A path that is nothing but a token or an id is all secret.
+        for secret in [
+            "http://127.0.0.1:18095/SECRETTOKEN123456",
+            "https://webhook.site/5f3c2a9e-6b1d-4e8a-9c7f-0a1b2c3d4e5f",
+            "https://example.com/abc123/hook",
+        ] {
+            let shown = shown_url(secret);
+            assert!(shown.ends_with("/…"), "{secret} -> {shown}");
+            assert!(!shown.contains("123") && !shown.contains("5f3c"), "{shown}");
+        }
     }
 }
