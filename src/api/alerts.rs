@@ -375,6 +375,7 @@ async fn get_default_rules(
     responses(
         (status = 200, body = AlertRules),
         (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]
@@ -458,6 +459,7 @@ async fn get_watch_rules(
         (status = 200, body = WatchRulesOut),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]
@@ -528,6 +530,7 @@ impl FromBody for SnoozeIn {
         (status = 200, body = WatchRulesOut),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]
@@ -625,6 +628,7 @@ async fn get_email_settings(
     responses(
         (status = 200, body = EmailSettingsOut),
         (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]

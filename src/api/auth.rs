@@ -410,6 +410,7 @@ impl FromBody for RefreshRequest {
     responses(
         (status = 200, body = Token),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]

@@ -237,6 +237,7 @@ async fn list_sources(
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody),
         (status = 409, description = "A source with this name exists", body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]
@@ -280,6 +281,7 @@ async fn get_source(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]

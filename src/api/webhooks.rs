@@ -137,6 +137,7 @@ pub struct WebhookCreated {
         (status = 201, body = WebhookCreated),
         (status = 400, description = "Too many webhooks", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, description = "Invalid URL or format, or a URL on a private network", body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]

@@ -60,6 +60,23 @@ async fn the_openapi_document_matches_its_snapshot() {
 }
 
 #[tokio::test]
+async fn every_route_that_takes_a_body_documents_its_413() {
+    // Every body is capped (MAX_BODY_BYTES, or /ingest's own cap): a client
+    // reading the document must learn that it can be refused for its size.
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() && op["responses"].get("413").is_none() {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no 413 documented: {missing:?}");
+}
+
+#[tokio::test]
 async fn the_api_explorer_is_served_without_any_cdn() {
     let app = spawn_app().await;
     let res = app.get("/docs/").await;
