@@ -565,6 +565,14 @@ pub trait FromQuery: Sized {
 /// Parses a JSON body; on any problem answers with FastAPI's 422 list.
 pub struct ValidJson<T>(pub T);
 
+/// `application/json`, or any `application/*+json`, whatever its parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -629,7 +637,25 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
         let bytes = read_body(req, state).await?;
+        // As FastAPI: a body declared as anything but JSON is not read as JSON
+        // (a form posted cross-site as text/plain cannot pass for a request);
+        // a body without a content type still is.
+        if let Some(declared) = declared
+            && !is_json(&declared)
+        {
+            return Err(ApiError::Validation(vec![
+                FieldError::body(
+                    "model_attributes_type",
+                    "Input should be a valid dictionary or object to extract fields from",
+                )
+                .with_input(Value::String(format!("a {declared} body"))),
+            ]));
+        }
         let map = json_object(&bytes)?;
         let mut fields = Fields::new(Source::Body, &map);
         let value = T::from_fields(&mut fields);

@@ -225,3 +225,30 @@ async fn a_nul_character_is_refused_in_names_and_dropped_from_captions_on_every_
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["accepted"], 1, "{body}");
 }
+
+#[tokio::test]
+async fn a_body_declared_as_something_else_than_json_is_not_read_as_json() {
+    let app = spawn_app().await;
+    let body = r#"{"name": "Sunset Lamp", "description": "x"}"#;
+    let send = |content_type: Option<&'static str>| {
+        let mut req = app.client.post(app.url("/products")).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let res = send(Some("text/plain")).await.unwrap();
+    assert_eq!(
+        res.status(),
+        422,
+        "a cross-site text/plain form cannot pass for JSON"
+    );
+    let res = send(Some("application/json; charset=utf-8")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = send(None).await.unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "no content type: read as JSON, as FastAPI does"
+    );
+}
