@@ -222,18 +222,58 @@ impl AlertRules {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let rules: AlertRules = serde_json::from_value(doc).map_err(|e| {
-            vec![RuleProblem {
-                path: vec![],
-                message: e.to_string(),
-            }]
-        })?;
+        let rules: AlertRules = match serde_json::from_value(doc) {
+            Ok(rules) => rules,
+            Err(e) => return Err(self.unreadable(patch, e)),
+        };
         let problems = rules.problems();
         if problems.is_empty() {
             Ok(rules)
         } else {
             Err(problems)
         }
+    }
+
+    /// Every problem of a patch whose values have the right kinds but do not
+    /// read as rules (a direction or a stage that does not exist): each field
+    /// is tried alone on the current rules, so each problem gets its path, and
+    /// the fields that do read are range-checked too.
+    fn unreadable(&self, patch: &Value, whole: serde_json::Error) -> Vec<RuleProblem> {
+        let base = serde_json::to_value(self).expect("rules serialise");
+        let mut kept = base.clone();
+        let mut problems = Vec::new();
+        let fields = patch
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(rule, fields)| {
+                fields
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(move |(field, value)| (rule, field, value))
+            });
+        for (rule, field, value) in fields {
+            let mut alone = base.clone();
+            alone[rule][field] = value.clone();
+            match serde_json::from_value::<AlertRules>(alone) {
+                Ok(_) => kept[rule][field] = value.clone(),
+                Err(e) => problems.push(RuleProblem {
+                    path: vec![rule.clone(), field.clone()],
+                    message: readable(&e),
+                }),
+            }
+        }
+        if let Ok(rules) = serde_json::from_value::<AlertRules>(kept) {
+            problems.extend(rules.problems());
+        }
+        if problems.is_empty() {
+            problems.push(RuleProblem {
+                path: vec![],
+                message: readable(&whole),
+            });
+        }
+        problems
     }
 
     /// Range checks, each problem named with its path.
@@ -328,6 +368,25 @@ impl AlertRules {
     /// The longest look-back any rule needs, in milliseconds.
     pub fn jump_window_ms(&self) -> i64 {
         i64::from(self.score_jump.within_hours) * HOUR_MS
+    }
+}
+
+/// serde's "unknown variant `x`, expected one of `a`, `b`" in pydantic's words.
+fn readable(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.split_once("expected one of ") {
+        Some((_, choices)) => {
+            let choices: Vec<String> = choices
+                .split(", ")
+                .map(|c| format!("'{}'", c.trim_matches('`')))
+                .collect();
+            match choices.split_last() {
+                Some((last, [])) => format!("Input should be {last}"),
+                Some((last, rest)) => format!("Input should be {} or {last}", rest.join(", ")),
+                None => text,
+            }
+        }
+        None => text,
     }
 }
 
@@ -874,6 +933,42 @@ mod tests {
     use super::*;
 
     const H: i64 = HOUR_MS;
+
+    #[test]
+    fn every_problem_of_a_rules_patch_is_named_with_its_path() {
+        let patch = serde_json::json!({
+            "score_threshold": {"threshold": 170, "direction": "sideways"},
+            "stage_change": {"stages": ["exploding", "viral"]},
+            "viral_ad": {"min_score": 101},
+        });
+        let problems = AlertRules::default().patched(&patch).unwrap_err();
+        let mut named: Vec<(String, &str)> = problems
+            .iter()
+            .map(|p| (p.path.join("."), p.message.as_str()))
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                (
+                    "score_threshold.direction".to_owned(),
+                    "Input should be 'up', 'down' or 'both'"
+                ),
+                (
+                    "score_threshold.threshold".to_owned(),
+                    "Input should be between 0 and 100"
+                ),
+                (
+                    "stage_change.stages.1".to_owned(),
+                    "Input should be one of: emerging, rising, exploding, peaking, saturated, declining, dormant"
+                ),
+                (
+                    "viral_ad.min_score".to_owned(),
+                    "Input should be between 0 and 100"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn a_stored_state_leaves_out_its_defaults_and_reads_back_the_same() {

@@ -1070,6 +1070,29 @@ async fn alert_rules_are_changed_in_a_form_with_the_apis_validation() {
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("between 0 and 100"));
 
+    // A choice that does not exist (a forged form) is named beside its field too.
+    let mut sideways: Vec<(&str, &str)> = form("65", "20")
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                if k == "score_jump.direction" {
+                    "sideways"
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    sideways.push(("csrf", &csrf));
+    let res = browser.post(&app, "/app/alerts/rules", &sideways).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"score_jump.direction-error\">Input should be &#39;up&#39;"),
+        "{html}"
+    );
+
     let mut good = form("65", "20");
     good.push(("csrf", &csrf));
     let res = browser.post(&app, "/app/alerts/rules", &good).await;
