@@ -585,13 +585,22 @@ pub async fn run_scheduler(
             Err(e) => tracing::warn!(error = %e, "re-matching failed; will retry"),
         }
         if Instant::now() >= next_full {
-            match refresh_all(&store, now).await {
-                Ok(s) => tracing::info!(
-                    products = s.products,
-                    ads = s.ads,
-                    millis = s.millis as u64,
-                    "refreshed trend scores"
-                ),
+            match store
+                .claim_schedule("full_refresh", now, every.as_millis() as i64)
+                .await
+            {
+                Ok(true) => match refresh_all(&store, now).await {
+                    Ok(s) => tracing::info!(
+                        products = s.products,
+                        ads = s.ads,
+                        millis = s.millis as u64,
+                        "refreshed trend scores"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the scheduled refresh failed; will retry")
+                    }
+                },
+                Ok(false) => tracing::debug!("another instance ran this period's full refresh"),
                 Err(e) => tracing::warn!(error = %e, "the scheduled refresh failed; will retry"),
             }
             next_full = Instant::now() + every;

@@ -281,6 +281,28 @@ impl Store {
         Ok((products, contents))
     }
 
+    /// Claims the scheduled job `name` for this run, unless some instance ran
+    /// it less than `every_ms` ago: with several instances on one database,
+    /// one of them does the job each period.
+    pub async fn claim_schedule(
+        &self,
+        name: &str,
+        now: Millis,
+        every_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let claimed =
+            sqlx::query("UPDATE schedule SET last_at = $1 WHERE name = $2 AND last_at <= $3")
+                .bind(now)
+                .bind(name)
+                .bind(now - every_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::classify)?;
+        self.commit(tx).await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
     /// Every product id, in order.
     pub async fn product_ids(&self) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM products ORDER BY id")

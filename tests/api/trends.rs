@@ -479,3 +479,35 @@ async fn discoveries_are_explained_and_one_call_tracks_them() {
     assert_eq!(status, 422);
     assert_eq!(app.get("/discover?limit=0").await.status(), 422);
 }
+
+#[tokio::test]
+async fn one_instance_runs_each_periods_full_refresh() {
+    let app = spawn_app().await;
+    let store = &app.state.store;
+    let every = 15 * 60_000;
+    // Well after any refresh the server ran as it started.
+    let now = marketscout::time::now_ms() + 10 * every;
+    let (a, b) = tokio::join!(
+        store.claim_schedule("full_refresh", now, every),
+        store.claim_schedule("full_refresh", now, every)
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|c| **c).count(),
+        1,
+        "two instances at once: one runs it"
+    );
+    assert!(
+        !store
+            .claim_schedule("full_refresh", now + every / 2, every)
+            .await
+            .unwrap(),
+        "within the period"
+    );
+    assert!(
+        store
+            .claim_schedule("full_refresh", now + every, every)
+            .await
+            .unwrap(),
+        "the next period"
+    );
+}
