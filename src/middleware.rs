@@ -69,7 +69,8 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     let tier = tier_of(&path);
-    let decision = state.limiter.check(tier, client, now_ms()).await;
+    let scope = crate::ratelimit::scope_of(tier, req.uri().path());
+    let decision = state.limiter.check(tier, client, scope, now_ms()).await;
     let mut response = if decision.allowed {
         next.run(req).await
     } else {

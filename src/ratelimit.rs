@@ -1,5 +1,7 @@
 //! Per-client rate limits in fixed windows aligned to the clock, so every
-//! instance agrees on when a window starts. Counts live in memory, or in
+//! instance agrees on when a window starts. Each path has its own budget, as
+//! the brief's SlowAPI limits have, except the sign-in routes, which share
+//! one ([`scope_of`]). Counts live in memory, or in
 //! Redis when several instances must share one limit; if Redis fails the
 //! limiter falls back to local counts and says so in the log, and the API
 //! stays up.
@@ -78,16 +80,21 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one request from `client` against `tier` at `now_ms`.
-    pub async fn check(&self, tier: Tier, client: IpAddr, now_ms: u64) -> Decision {
+    /// Counts one request from `client` against `tier` at `now_ms`, in the
+    /// budget named `scope` (see [`scope_of`]).
+    pub async fn check(&self, tier: Tier, client: IpAddr, scope: &str, now_ms: u64) -> Decision {
         let window_ms = self.config.window.as_millis().max(1) as u64;
         let window_index = now_ms / window_ms;
+        let scope = bounded(scope);
         let count = match &self.redis {
-            Some(redis) => match redis.incr(tier, client, window_index, window_ms).await {
+            Some(redis) => match redis
+                .incr(tier, client, &scope, window_index, window_ms)
+                .await
+            {
                 Some(count) => count,
-                None => self.memory.incr(tier, client, window_index),
+                None => self.memory.incr(tier, client, &scope, window_index),
             },
-            None => self.memory.incr(tier, client, window_index),
+            None => self.memory.incr(tier, client, &scope, window_index),
         };
         let limit = self.limit(tier);
         let reset_ms = (window_index + 1) * window_ms;
@@ -101,16 +108,41 @@ impl RateLimiter {
     }
 }
 
+/// The budget a request counts in, as the brief's SlowAPI limits count: each
+/// path has its own (`/products` and `/ads` do not eat into each other, and
+/// both mounts of the API are one), except that the sign-in routes share one
+/// budget, so that the API's and the dashboard's forms together allow a
+/// client no more password guesses than the limit.
+pub fn scope_of(tier: Tier, path: &str) -> &str {
+    match tier {
+        Tier::Auth => "sign-in",
+        _ => path.strip_prefix("/api/v1").unwrap_or(path),
+    }
+}
+
+/// A scope short enough for a key: a very long path by its hash.
+fn bounded(scope: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if scope.len() <= 200 {
+        scope.to_owned()
+    } else {
+        hex::encode(Sha256::digest(scope.as_bytes()))
+    }
+}
+
 #[derive(Default)]
 struct MemoryCounts {
-    counts: DashMap<(Tier, IpAddr), (u64, u64)>,
+    counts: DashMap<(Tier, IpAddr, String), (u64, u64)>,
     inserts: AtomicU64,
 }
 
 impl MemoryCounts {
-    fn incr(&self, tier: Tier, client: IpAddr, window: u64) -> u64 {
+    fn incr(&self, tier: Tier, client: IpAddr, scope: &str, window: u64) -> u64 {
         let count = {
-            let mut entry = self.counts.entry((tier, client)).or_insert((window, 0));
+            let mut entry = self
+                .counts
+                .entry((tier, client, scope.to_owned()))
+                .or_insert((window, 0));
             if entry.0 != window {
                 *entry = (window, 0);
             }
@@ -174,16 +206,24 @@ impl RedisCounts {
     }
 
     /// The shared count, or `None` when Redis cannot answer (the caller counts locally).
-    async fn incr(&self, tier: Tier, client: IpAddr, window: u64, window_ms: u64) -> Option<u64> {
+    async fn incr(
+        &self,
+        tier: Tier,
+        client: IpAddr,
+        scope: &str,
+        window: u64,
+        window_ms: u64,
+    ) -> Option<u64> {
         let now = now_ms();
         if now < self.down_until_ms.load(Ordering::Relaxed) {
             return None;
         }
         let key = format!(
-            "{}:ratelimit:{}:{}:{}",
+            "{}:ratelimit:{}:{}:{}:{}",
             self.prefix,
             tier.key(),
             client,
+            scope,
             window
         );
         let attempt = async {
@@ -248,23 +288,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn counts_per_client_and_tier_within_a_window() {
+    async fn counts_per_client_tier_and_scope_within_a_window() {
         let l = limiter(2);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let t = 120_000; // the start of a window
-        assert_eq!(l.check(Tier::General, a, t).await.remaining, 1);
-        assert!(l.check(Tier::General, a, t + 1).await.allowed);
-        let third = l.check(Tier::General, a, t + 1_000).await;
+        let p = "/products";
+        assert_eq!(l.check(Tier::General, a, p, t).await.remaining, 1);
+        assert!(l.check(Tier::General, a, p, t + 1).await.allowed);
+        let third = l.check(Tier::General, a, p, t + 1_000).await;
         assert!(!third.allowed);
         assert_eq!(third.retry_after, 59);
         assert_eq!(third.reset_at, 180);
-        assert!(l.check(Tier::General, b, t + 1_000).await.allowed);
-        assert!(l.check(Tier::Auth, a, t + 1_000).await.allowed);
+        assert!(l.check(Tier::General, b, p, t + 1_000).await.allowed);
+        assert!(l.check(Tier::Auth, a, p, t + 1_000).await.allowed);
         assert!(
-            l.check(Tier::General, a, t + 60_000).await.allowed,
+            l.check(Tier::General, a, "/ads", t + 1_000).await.allowed,
+            "another path has its own budget"
+        );
+        assert!(
+            l.check(Tier::General, a, p, t + 60_000).await.allowed,
             "a new window starts afresh"
         );
+    }
+
+    #[test]
+    fn each_path_is_its_own_budget_but_signing_in_is_one() {
+        assert_eq!(scope_of(Tier::General, "/api/v1/products"), "/products");
+        assert_eq!(scope_of(Tier::Heavy, "/heat-map"), "/heat-map");
+        assert_eq!(
+            scope_of(Tier::Auth, "/token"),
+            scope_of(Tier::Auth, "/app/login")
+        );
+        assert_eq!(bounded(&"x".repeat(5000)).len(), 64);
     }
 
     #[tokio::test]
@@ -272,7 +328,7 @@ mod tests {
         let mut l = limiter(1);
         l.redis = Some(RedisCounts::new("redis://127.0.0.1:1/", "t").unwrap());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
-        assert!(l.check(Tier::General, a, 0).await.allowed);
-        assert!(!l.check(Tier::General, a, 1).await.allowed);
+        assert!(l.check(Tier::General, a, "/ads", 0).await.allowed);
+        assert!(!l.check(Tier::General, a, "/ads", 1).await.allowed);
     }
 }

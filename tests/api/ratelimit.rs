@@ -54,6 +54,23 @@ async fn auth_endpoints_allow_five_a_minute_then_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn each_path_has_its_own_budget_as_the_briefs_slowapi_limits_do() {
+    // A client polling several endpoints is limited per endpoint, never
+    // sooner than the brief's implementation would limit it.
+    let app = spawn_app_with(|c| {
+        limited(c);
+        c.rate_limit.general = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.get("/products").await.status(), 200);
+    }
+    assert_eq!(app.get("/products").await.status(), 429);
+    assert_eq!(app.get("/ads").await.status(), 200, "another path");
+    assert_eq!(app.get("/trending").await.status(), 200, "another path");
+}
+
+#[tokio::test]
 async fn general_and_heavy_tiers_follow_their_settings() {
     let app = spawn_app_with(|c| {
         limited(c);
@@ -65,14 +82,15 @@ async fn general_and_heavy_tiers_follow_their_settings() {
         assert_eq!(app.get("/products").await.status(), 200);
     }
     assert_eq!(
-        app.get("/api/v1/ads").await.status(),
+        app.get("/api/v1/products").await.status(),
         429,
-        "both mounts share the tier"
+        "both mounts are one API"
     );
     assert_eq!(
         app.get("/heat-map").await.headers()["x-ratelimit-limit"],
         "2"
     );
+    assert_eq!(app.get("/scan-ads").await.status(), 200);
     assert_eq!(app.get("/scan-ads").await.status(), 200);
     assert_eq!(app.get("/scan-ads").await.status(), 429);
     assert_eq!(
