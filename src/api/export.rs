@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::time::csv_time;
 
 /// What to export.
@@ -64,7 +64,7 @@ pub(crate) fn write_csv(
         (status = 200, content_type = "text/csv", body = String,
             headers(("Content-Disposition" = String))),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
-        (status = 404, description = "Unknown data type", body = ErrorBody),
+        (status = 422, description = "Unknown data type", body = ValidationErrorBody),
         (status = 429, body = ErrorBody),
     ))]
 async fn export(
@@ -72,6 +72,19 @@ async fn export(
     current: CurrentUser,
     Path(data_type): Path<String>,
 ) -> Result<Response, ApiError> {
+    // The brief's `data_type` is an enum path parameter: another value is
+    // FastAPI's 422 naming the choices.
+    if !matches!(data_type.as_str(), "watchlist" | "trends") {
+        return Err(ApiError::Validation(vec![
+            crate::error::FieldError::new(
+                vec![serde_json::json!("path"), serde_json::json!("data_type")],
+                "enum",
+                "Input should be 'watchlist' or 'trends'",
+            )
+            .with_input(serde_json::Value::String(data_type))
+            .with_ctx(serde_json::json!({"expected": "'watchlist' or 'trends'"})),
+        ]));
+    }
     export_csv(&state, current.user.id, &data_type).await
 }
 

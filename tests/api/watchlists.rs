@@ -202,8 +202,14 @@ async fn exports_are_csv_in_the_original_formats() {
         "one row per score in the history"
     );
 
+    // The brief's enum path parameter: another value is FastAPI's 422.
     let (status, body) = json_of(app.get_auth("/export/everything", &token).await).await;
-    assert_eq!(status, 404);
-    assert!(body["detail"].as_str().unwrap().contains("watchlist"));
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["detail"][0],
+        serde_json::json!({"type": "enum", "loc": ["path", "data_type"],
+            "msg": "Input should be 'watchlist' or 'trends'", "input": "everything",
+            "ctx": {"expected": "'watchlist' or 'trends'"}})
+    );
     assert_eq!(app.get("/export/watchlist").await.status(), 401);
 }
