@@ -177,7 +177,7 @@ pub fn build_router(state: AppState) -> Router {
         .nest("/api/v1", api_routes)
         .merge(ops_routes)
         .merge(docs)
-        .fallback(|| async { json_detail(axum::http::StatusCode::NOT_FOUND, "Not Found") })
+        .fallback(not_found_or_without_slash)
         .layer(from_fn(middleware::json_errors))
         .layer(from_fn(middleware::record_metrics))
         .layer(from_fn_with_state(state.clone(), middleware::timeout))
@@ -400,4 +400,20 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: finishing requests in flight");
     }
+}
+
+/// An unknown path is the API's JSON 404, except that a path with a trailing
+/// slash is sent, method and body kept (307), to the same path without it,
+/// as the brief's FastAPI server does for clients that add one.
+async fn not_found_or_without_slash(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') && !path.ends_with("//") {
+        let mut to = path.trim_end_matches('/').to_owned();
+        if let Some(query) = uri.query() {
+            to.push('?');
+            to.push_str(query);
+        }
+        return axum::response::Redirect::temporary(&to).into_response();
+    }
+    json_detail(axum::http::StatusCode::NOT_FOUND, "Not Found")
 }

@@ -252,3 +252,44 @@ async fn a_body_declared_as_something_else_than_json_is_not_read_as_json() {
         "no content type: read as JSON, as FastAPI does"
     );
 }
+
+#[tokio::test]
+async fn a_trailing_slash_is_sent_on_to_the_same_path_without_it() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (method, path, to) in [
+        (
+            reqwest::Method::GET,
+            "/products/?limit=5",
+            "/products?limit=5",
+        ),
+        (reqwest::Method::POST, "/products/", "/products"),
+        (
+            reqwest::Method::GET,
+            "/api/v1/trending/",
+            "/api/v1/trending",
+        ),
+    ] {
+        let res = client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 307, "{method} {path}: method and body kept");
+        assert_eq!(res.headers()["location"], to);
+    }
+    // Followed, as HTTP clients do, the request lands with its body.
+    let res = reqwest::Client::new()
+        .post(app.url("/products/"))
+        .json(&json!({"name": "Sunset Lamp", "description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["name"], "Sunset Lamp");
+    let res = reqwest::get(app.url("/nothing-here/")).await.unwrap();
+    assert_eq!(res.status(), 404, "an unknown path stays unknown");
+}
