@@ -712,7 +712,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// Query string of the paginated list endpoints: `skip >= 0`, `1 <= limit <= 1000`.
+/// Query string of the paginated list endpoints: `skip >= 0`, `0 <= limit <= 1000`
+/// (`limit=0` answers an empty page, as the brief's implementation does).
 #[derive(Debug, Clone, Copy, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
@@ -725,14 +726,14 @@ pub struct Pagination {
     )]
     pub skip: i64,
     /// Maximum records to return.
-    #[param(required = false, minimum = 1, maximum = 1000, default = 100)]
+    #[param(required = false, minimum = 0, maximum = 1000, default = 100)]
     pub limit: i64,
 }
 
 impl FromQuery for Pagination {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let skip = f.int_or("skip", 0, 0, MAX_ID);
-        let limit = f.int_or("limit", 100, 1, 1000);
+        let limit = f.int_or("limit", 100, 0, 1000);
         Some(Self {
             skip: skip?,
             limit: limit?,

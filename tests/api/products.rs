@@ -43,6 +43,7 @@ async fn pagination_is_ordered_and_bounded() {
     for ok in [
         "limit=1",
         "limit=1000",
+        "limit=0",
         "skip=0",
         "skip=9223372036854775807",
     ] {
@@ -53,7 +54,7 @@ async fn pagination_is_ordered_and_bounded() {
         );
     }
     for (bad, kind, field) in [
-        ("limit=0", "greater_than_equal", "limit"),
+        ("limit=-1", "greater_than_equal", "limit"),
         ("limit=1001", "less_than_equal", "limit"),
         ("skip=-1", "greater_than_equal", "skip"),
         ("skip=9223372036854775808", "less_than_equal", "skip"),
@@ -292,4 +293,14 @@ async fn a_trailing_slash_is_sent_on_to_the_same_path_without_it() {
     assert_eq!(res.json::<Value>().await.unwrap()["name"], "Sunset Lamp");
     let res = reqwest::get(app.url("/nothing-here/")).await.unwrap();
     assert_eq!(res.status(), 404, "an unknown path stays unknown");
+}
+
+#[tokio::test]
+async fn a_limit_of_zero_answers_an_empty_page() {
+    let app = spawn_app().await;
+    app.product("Sunset Lamp").await;
+    for path in ["/products?limit=0", "/ads?limit=0"] {
+        let (status, body) = json_of(app.get(path).await).await;
+        assert_eq!((status, body), (200, json!([])), "{path}");
+    }
 }
