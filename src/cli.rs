@@ -186,11 +186,6 @@ struct SimulateArgs {
     series: Option<PathBuf>,
 }
 
-/// `1 observation`, `2 observations`.
-fn counted(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Exits on a command-line error as clap does, adding, when the bad value
 /// came from an environment variable rather than the command line, which
 /// variable: that is what the user set, not the flag clap names.
@@ -625,14 +620,14 @@ async fn import(store: &Store, files: &[PathBuf], format: Option<&str>) -> anyho
         .context("refreshing trend scores")?;
     outln!(
         "imported {}, {} skipped, {rejected} rejected in {:.2} s; {} refreshed in {:.2} s",
-        counted(accepted, "observation", "observations"),
-        counted(duplicates, "duplicate", "duplicates"),
+        crate::engine::trend::plural(accepted as usize, "observation", "observations"),
+        crate::engine::trend::plural(duplicates as usize, "duplicate", "duplicates"),
         stored_in.as_secs_f64(),
-        counted(refreshed.products as u64, "product", "products"),
+        crate::engine::trend::plural(refreshed.products, "product", "products"),
         refreshing.elapsed().as_secs_f64()
     );
     if rejected > 0 {
-        let lines = counted(rejected, "line was", "lines were");
+        let lines = crate::engine::trend::plural(rejected as usize, "line was", "lines were");
         bail!("{lines} rejected (the others were imported)");
     }
     Ok(())
@@ -719,10 +714,14 @@ async fn scan_now(
         let status = outcome.status.as_str();
         outln!(
             "{label}: {status}: {}, {} new, {}, {} refreshed",
-            counted(outcome.pages as u64, "page", "pages"),
-            counted(outcome.accepted as u64, "observation", "observations"),
-            counted(outcome.duplicates as u64, "duplicate", "duplicates"),
-            counted(outcome.products_refreshed as u64, "product", "products"),
+            crate::engine::trend::plural(outcome.pages as usize, "page", "pages"),
+            crate::engine::trend::plural(outcome.accepted as usize, "observation", "observations"),
+            crate::engine::trend::plural(outcome.duplicates as usize, "duplicate", "duplicates"),
+            crate::engine::trend::plural(
+                outcome.products_refreshed as usize,
+                "product",
+                "products"
+            ),
         );
         for e in &outcome.errors {
             errln!("{label}: {}: {}", e.code, e.message);

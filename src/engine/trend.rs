@@ -284,7 +284,9 @@ fn round(y: f64) -> f64 {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+/// `1 day`, `3 days`: a count with its noun, as reasons, emails and the
+/// command line say it.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

@@ -31,6 +31,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::AlertView;
+use crate::engine::trend::plural;
 
 /// The longest subject line we produce, in characters; longer alert messages
 /// are cut at a character boundary and end with `…`.
@@ -656,10 +657,6 @@ fn truncate_chars(s: &str, max: usize) -> String {
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn rule_label(rule: &str) -> String {

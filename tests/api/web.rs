@@ -662,6 +662,39 @@ async fn file_source(app: &TestApp, dir: &std::path::Path, lines: usize) -> i64 
         .id
 }
 
+/// Presses "Scan now" on the sources page `html` and follows the scan's
+/// progress to its end: the scan's page and its last progress report.
+async fn scan_now(
+    app: &TestApp,
+    admin: &mut Browser,
+    source: i64,
+    html: &str,
+) -> (String, serde_json::Value) {
+    let res = admin
+        .post(
+            app,
+            &format!("/app/sources/{source}/scan"),
+            &[("csrf", &csrf_of(html))],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let scan_page = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let mut progress = serde_json::Value::Null;
+    for _ in 0..100 {
+        let res = admin
+            .with(app.client.get(app.url(&format!("{scan_page}/progress"))))
+            .send()
+            .await
+            .unwrap();
+        progress = res.json().await.unwrap();
+        if progress["running"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (scan_page, progress)
+}
+
 #[tokio::test]
 async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
     let app = spawn_app().await;
@@ -679,30 +712,8 @@ async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
     let (status, html) = admin.get(&app, "/app/sources").await;
     assert_eq!(status, 200);
     assert!(html.contains("Drop folder") && html.contains("Scan now"));
-    let res = admin
-        .post(
-            &app,
-            &format!("/app/sources/{source}/scan"),
-            &[("csrf", &csrf_of(&html))],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    let scan_page = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let (scan_page, progress) = scan_now(&app, &mut admin, source, &html).await;
     assert!(scan_page.starts_with("/app/scans/"));
-
-    let mut progress = serde_json::Value::Null;
-    for _ in 0..100 {
-        let res = admin
-            .with(app.client.get(app.url(&format!("{scan_page}/progress"))))
-            .send()
-            .await
-            .unwrap();
-        progress = res.json().await.unwrap();
-        if progress["running"] == false {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     assert_eq!(progress["status"], "succeeded", "{progress}");
     assert_eq!(progress["accepted"], 40);
     let (status, html) = admin.get(&app, &scan_page).await;
@@ -717,26 +728,7 @@ async fn an_administrator_starts_a_scan_and_follows_it_to_the_end() {
     // The folder is gone: the next scan fails, and the source says so.
     drop(dir);
     let (_, html) = admin.get(&app, "/app/sources").await;
-    let res = admin
-        .post(
-            &app,
-            &format!("/app/sources/{source}/scan"),
-            &[("csrf", &csrf_of(&html))],
-        )
-        .await;
-    let scan_page = res.headers()[LOCATION].to_str().unwrap().to_owned();
-    for _ in 0..100 {
-        let res = admin
-            .with(app.client.get(app.url(&format!("{scan_page}/progress"))))
-            .send()
-            .await
-            .unwrap();
-        progress = res.json().await.unwrap();
-        if progress["running"] == false {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (_, progress) = scan_now(&app, &mut admin, source, &html).await;
     assert_eq!(progress["status"], "failed", "{progress}");
     let (_, html) = admin.get(&app, "/app/sources").await;
     assert!(html.contains("ready; its last scan failed"), "{html}");
