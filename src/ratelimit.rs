@@ -121,12 +121,12 @@ pub fn scope_of(tier: Tier, path: &str) -> &str {
 }
 
 /// A scope short enough for a key: a very long path by its hash.
-fn bounded(scope: &str) -> String {
+fn bounded(scope: &str) -> std::borrow::Cow<'_, str> {
     use sha2::{Digest, Sha256};
     if scope.len() <= 200 {
-        scope.to_owned()
+        scope.into()
     } else {
-        hex::encode(Sha256::digest(scope.as_bytes()))
+        hex::encode(Sha256::digest(scope.as_bytes())).into()
     }
 }
 

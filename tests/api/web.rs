@@ -741,30 +741,27 @@ async fn a_discovered_term_is_tracked_in_one_click() {
     let (status, html) = browser.get(&app, "/app/discover").await;
     assert_eq!(status, 200);
     assert!(html.contains("Newly discovered terms"));
-    let res = browser
-        .post(
-            &app,
-            "/app/discover/track",
-            &[("csrf", &csrf_of(&html)), ("term", "#glowlamp")],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let csrf = csrf_of(&html);
+    // Presses "Track" for #glowlamp: where the button leads.
+    async fn track(browser: &mut Browser, app: &TestApp, csrf: &str) -> String {
+        let res = browser
+            .post(
+                app,
+                "/app/discover/track",
+                &[("csrf", csrf), ("term", "#glowlamp")],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        res.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+    let to = track(&mut browser, &app, &csrf).await;
     assert!(to.starts_with("/app/products/"), "{to}");
     let (status, html) = browser.get(&app, &to).await;
     assert_eq!(status, 200);
     assert!(html.contains("#glowlamp"), "tracked by its hashtag");
 
     // A second click goes to the same product rather than making a twin.
-    let res = browser
-        .post(
-            &app,
-            "/app/discover/track",
-            &[("csrf", &csrf_of(&html)), ("term", "#glowlamp")],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()[LOCATION].to_str().unwrap(), to);
+    assert_eq!(track(&mut browser, &app, &csrf).await, to);
 }
 
 #[tokio::test]
